@@ -1,0 +1,35 @@
+# finassist — `make run` sets up and runs the system on embedded defaults; `make test` sets up and runs the tests.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+export FINASSIST_HOME ?= $(CURDIR)/.finassist
+
+.PHONY: install run test lint bench clean-home
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch first and pinned: this machine has a local CPU wheel of 2.13.0; anything else pulls GBs of CUDA.
+	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+run: install
+	$(BIN)/finassist ingest file data/sample_news.jsonl
+	$(BIN)/finassist store info
+	$(BIN)/finassist retrieve "Which company raised its full-year guidance?" --k 3
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+
+test: lint
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/store.py
+
+clean-home:
+	rm -rf $(FINASSIST_HOME)

@@ -1,0 +1,310 @@
+"""`finassist` command line: wires the pipelines' entry points. With --json the last stdout line is one JSON value;
+progress and logs go to stderr."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="finassist: a financial assistant on FTI pipelines.")
+ingest_app = typer.Typer(no_args_is_help=True, help="Feature pipeline: news → Bytewax → Qdrant feature store.")
+store_app = typer.Typer(no_args_is_help=True, help="Inspect or reset the feature store.")
+eval_app = typer.Typer(no_args_is_help=True, help="Evaluations.")
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(store_app, name="store")
+app.add_typer(eval_app, name="eval")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON value as the last stdout line.")]
+WorkersOpt = Annotated[int | None, typer.Option("--workers", "-w", min=1, help="Worker threads per process.")]
+ProcOpt = Annotated[int | None, typer.Option("--process-id", "-i", min=0, help="This process's index in a cluster.")]
+AddrOpt = Annotated[
+    str | None, typer.Option("--addresses", "-a", help='Cluster addresses "host:port;host:port" (one per process).')
+]
+
+log = logging.getLogger("finassist")
+
+
+def _settings():
+    from finassist.config import Settings
+
+    try:
+        return Settings()
+    except Exception as e:  # pydantic's ValidationError: make it a one-line user error
+        _fail(f"invalid configuration: {e}")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _emit(value: Any, as_json: bool, human: str | None = None) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(value, default=str) + "\n")
+        sys.stdout.flush()
+    else:
+        typer.echo(human if human is not None else json.dumps(value, indent=2, default=str))
+
+
+def parse_when(value: str) -> datetime:
+    """ISO date/datetime (naive = UTC), or a relative age such as 90m, 24h, 7d, 2w."""
+    m = re.fullmatch(r"(\d+)\s*([mhdw])", value.strip())
+    if m:
+        n, unit = int(m.group(1)), m.group(2)
+        delta = {"m": timedelta(minutes=n), "h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}
+        return datetime.now(UTC) - delta[unit]
+    try:
+        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(
+            f"not a date/time or age (e.g. 2026-09-01, 2026-09-01T13:30:00Z, 7d): {value!r}"
+        ) from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def _symbols(value: str | None) -> list[str]:
+    return [s.strip().upper() for s in (value or "").split(",") if s.strip()]
+
+
+def _cluster(process_id: int | None, addresses: str | None) -> tuple[int | None, list[str] | None]:
+    addrs = [a.strip() for a in addresses.split(";") if a.strip()] if addresses else None
+    if addrs and process_id is None:
+        _fail("--addresses needs --process-id")
+    if addrs and process_id is not None and process_id >= len(addrs):
+        _fail(f"--process-id {process_id} is out of range for {len(addrs)} addresses")
+    return process_id, addrs
+
+
+def _setup_logging() -> None:
+    level = os.environ.get("FINASSIST_LOG_LEVEL", "WARNING").upper()
+    logging.basicConfig(stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+def _run_ingest(source, settings, job: str, as_json: bool, workers, process_id, addresses) -> None:
+    from finassist.feature.flow import run_flow
+    from finassist.store import StoreError, open_store
+
+    pid, addrs = _cluster(process_id, addresses)
+    progress = None
+    if not as_json and sys.stderr.isatty():
+
+        def progress(stats) -> None:
+            d = stats.as_dict()
+            sys.stderr.write(
+                f"\r{d['articles_in']} articles ({d['articles_written']} new/updated, {d['quarantined']} quarantined)"
+                f", {d['chunks']} chunks, {d['seconds']:.0f}s   "
+            )
+            sys.stderr.flush()
+
+    try:
+        stats = run_flow(
+            source,
+            settings,
+            job,
+            workers=workers or settings.workers,
+            process_id=pid,
+            addresses=addrs,
+            on_progress=progress,
+        )
+    except StoreError as e:
+        _fail(str(e))
+    if progress:
+        sys.stderr.write("\n")
+    result = stats.as_dict()
+    # Only the writer's process owns the store (and the counts) in a cluster.
+    if stats.articles_ok or stats.quarantined or not addrs or pid == 0:
+        try:
+            store = open_store(settings)
+            result["points"] = store.count()
+        except StoreError:
+            pass
+    if pid is not None:
+        result["process_id"] = pid
+    result["quarantine_file"] = str(settings.quarantine_path)
+    human = (
+        f"{result['articles_in']} articles in: {result['articles_written']} written, {result['articles_unchanged']} "
+        f"unchanged, {result['articles_stale']} older than stored, {result['quarantined']} quarantined "
+        f"({result['quarantine_file']}); {result['chunks']} chunks upserted in {result['seconds']} s"
+    )
+    _emit(result, as_json, human)
+
+
+@ingest_app.command("file")
+def ingest_file(
+    paths: Annotated[list[Path], typer.Argument(help="JSONL or JSONL.gz files in Alpaca's news schema.")],
+    speed: Annotated[float, typer.Option(help="Replay pace: 0 = as fast as possible, 1 = real time, 60 = 60×.")] = 0,
+    workers: WorkersOpt = None,
+    process_id: ProcOpt = None,
+    addresses: AddrOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replay news files through the feature pipeline."""
+    _setup_logging()
+    from finassist.feature.flow import job_key
+    from finassist.feature.sources.file import NewsFileSource
+
+    settings = _settings()
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        _fail(f"no such file: {', '.join(missing)}")
+    if speed < 0:
+        _fail("--speed must be >= 0")
+    source = NewsFileSource(paths, batch_size=settings.batch_articles, speed=speed)
+    job = job_key("file", [str(p.resolve()) for p in paths], settings)
+    _run_ingest(source, settings, job, as_json, workers, process_id, addresses)
+
+
+@ingest_app.command("backfill")
+def ingest_backfill(
+    start: Annotated[str, typer.Option(help="Start (inclusive), ISO date/time or age like 7d.")],
+    end: Annotated[str | None, typer.Option(help="End (exclusive); default now.")] = None,
+    symbols: Annotated[str | None, typer.Option(help="Comma-separated tickers; default all news.")] = None,
+    workers: WorkersOpt = None,
+    process_id: ProcOpt = None,
+    addresses: AddrOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Backfill historical news from Alpaca's REST API, the time range split across all workers."""
+    _setup_logging()
+    from finassist.feature.flow import job_key
+    from finassist.feature.sources.alpaca import AlpacaBackfillSource, alpaca_credentials
+
+    settings = _settings()
+    t0, t1 = parse_when(start), parse_when(end) if end else datetime.now(UTC)
+    if t1 <= t0:
+        _fail("--end must be after --start")
+    try:
+        alpaca_credentials(settings)
+    except ValueError as e:
+        _fail(str(e))
+    _, addrs = _cluster(process_id, addresses)
+    total_workers = (workers or settings.workers) * (len(addrs) if addrs else 1)
+    syms = _symbols(symbols)
+    source = AlpacaBackfillSource(settings, t0, t1, syms or None, slices=total_workers * 4)
+    job = job_key("backfill", [t0.isoformat(), t1.isoformat(), ",".join(syms)], settings)
+    _run_ingest(source, settings, job, as_json, workers, process_id, addresses)
+
+
+@ingest_app.command("stream")
+def ingest_stream(
+    symbols: Annotated[str | None, typer.Option(help="Comma-separated tickers; default all news.")] = None,
+    workers: WorkersOpt = None,
+    process_id: ProcOpt = None,
+    addresses: AddrOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Follow Alpaca's real-time news websocket (Ctrl-C to stop; restarting resumes and backfills the gap)."""
+    _setup_logging()
+    from finassist.feature.flow import job_key
+    from finassist.feature.sources.alpaca import AlpacaStreamSource, alpaca_credentials
+
+    settings = _settings()
+    try:
+        alpaca_credentials(settings)
+    except ValueError as e:
+        _fail(str(e))
+    syms = _symbols(symbols)
+    source = AlpacaStreamSource(settings, syms or None)
+    job = job_key("stream", [",".join(syms)], settings)
+    try:
+        _run_ingest(source, settings, job, as_json, workers, process_id, addresses)
+    except KeyboardInterrupt:
+        typer.echo("stopped; run the same command to resume", err=True)
+
+
+@app.command("retrieve")
+def retrieve(
+    query: Annotated[str, typer.Argument(help="What to search for.")],
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=100)] = 5,
+    symbols: Annotated[str | None, typer.Option(help="Only news about these tickers (comma-separated).")] = None,
+    since: Annotated[str | None, typer.Option(help="Only news created at/after: ISO date/time or age (7d).")] = None,
+    until: Annotated[str | None, typer.Option(help="Only news created before: ISO date/time or age.")] = None,
+    all_chunks: Annotated[bool, typer.Option("--all-chunks", help="Allow several hits per article.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search the feature store."""
+    _setup_logging()
+    from finassist.embed import get_embedder
+    from finassist.retrieval import Retriever
+    from finassist.store import StoreError, open_store
+
+    settings = _settings()
+    try:
+        store = open_store(settings)
+        retriever = Retriever(store, get_embedder(settings.embedding_model, settings.embedding_device))
+        hits = retriever.retrieve(
+            query,
+            k=k,
+            symbols=_symbols(symbols),
+            since=parse_when(since) if since else None,
+            until=parse_when(until) if until else None,
+            per_article=not all_chunks,
+        )
+    except (StoreError, ValueError) as e:
+        _fail(str(e))
+    rows = [h.model_dump(mode="json") for h in hits]
+    human = (
+        "\n\n".join(
+            f"{i}. [{h.score:.3f}] {h.headline} ({h.created_at:%Y-%m-%d %H:%M}, {','.join(h.symbols)})"
+            f" id={h.article_id}\n"
+            f"   {h.text[len(h.headline) :].strip()[:300]}"
+            for i, h in enumerate(hits, 1)
+        )
+        or "no results"
+    )
+    _emit(rows, as_json, human)
+
+
+@store_app.command("info")
+def store_info(as_json: JsonOpt = False) -> None:
+    """Points and articles in the feature store."""
+    _setup_logging()
+    from finassist.store import StoreError, open_store
+
+    settings = _settings()
+    try:
+        store = open_store(settings)
+        info = {
+            "backend": store.kind,
+            "collection": settings.collection,
+            "points": store.count(),
+            "articles": store.count(articles=True),
+            "dim": store.dim(),
+        }
+    except StoreError as e:
+        _fail(str(e))
+    if not settings.qdrant_url:
+        info["path"] = str(settings.store_dir / settings.collection)
+    _emit(info, as_json, "\n".join(f"{k}: {v}" for k, v in info.items()))
+
+
+@store_app.command("reset")
+def store_reset(
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False, as_json: JsonOpt = False
+) -> None:
+    """Delete the collection (needed after changing the embedding model or chunking)."""
+    _setup_logging()
+    from finassist.store import StoreError, open_store
+
+    settings = _settings()
+    if not yes and not typer.confirm(f"delete collection {settings.collection!r} and all its points?"):
+        raise typer.Exit(1)
+    try:
+        open_store(settings).drop()
+    except StoreError as e:
+        _fail(str(e))
+    _emit({"dropped": settings.collection}, as_json, f"dropped {settings.collection}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,186 @@
+"""Domain models shared by the three pipelines: what a news article, a chunk and a search hit are."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Point ids are uuid5(namespace, "<article id>:<chunk index>"): the same chunk of the same article always lands on
+# the same point, so re-ingesting changes nothing.
+POINT_NAMESPACE = uuid.UUID("0b6c7c3e-58a4-4c43-9f0a-6f3b1c2d7e10")
+
+SYMBOL_PATTERN = r"^[A-Z0-9][A-Z0-9.\-/:]{0,19}$"
+
+
+class NewsArticle(BaseModel):
+    """One news item in Alpaca's news schema, validated. `content` is raw HTML."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=True)
+
+    id: str = Field(min_length=1, max_length=128, pattern=r"^\S+$")
+    headline: str = Field(min_length=1, max_length=2_000)
+    summary: str = Field("", max_length=20_000)
+    content: str = Field("", max_length=5_000_000)
+    author: str = Field("", max_length=500)
+    url: str = Field("", max_length=2_000)
+    source: str = Field("", max_length=200)
+    symbols: tuple[str, ...] = Field((), max_length=200)
+    created_at: datetime
+    updated_at: datetime
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_to_str(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("id must be an integer or a string")
+        if isinstance(value, int):
+            if value < 0:
+                raise ValueError("id must not be negative")
+            return str(value)
+        return value
+
+    @field_validator("author", "url", "source", "summary", "content", mode="before")
+    @classmethod
+    def _none_to_empty(cls, value: Any) -> Any:
+        return "" if value is None else value
+
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _normalise_symbols(cls, value: Any) -> Any:
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            raise ValueError("symbols must be a list of tickers")
+        return tuple(dict.fromkeys(str(s).strip().upper() for s in value if str(s).strip()))
+
+    @field_validator("symbols")
+    @classmethod
+    def _check_symbols(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import re
+
+        bad = [s for s in value if not re.match(SYMBOL_PATTERN, s)]
+        if bad:
+            raise ValueError(f"invalid ticker symbol(s): {bad[:3]}")
+        return value
+
+    @field_validator("created_at", "updated_at", mode="after")
+    @classmethod
+    def _to_utc(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_updated_at(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("updated_at") and data.get("created_at"):
+            data = {**data, "updated_at": data["created_at"]}
+        return data
+
+    @model_validator(mode="after")
+    def _check_times(self) -> NewsArticle:
+        if self.updated_at < self.created_at:
+            raise ValueError("updated_at is before created_at")
+        return self
+
+    @property
+    def version(self) -> float:
+        """The article's version: its `updated_at` as a POSIX timestamp. Newer versions replace older ones."""
+        return self.updated_at.timestamp()
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """What a source hands to the pipeline before validation: a line of JSON, a decoded dict, or bytes."""
+
+    origin: str
+    payload: str | bytes | dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    """A record that failed a pipeline step; kept, with the reason, in the quarantine file."""
+
+    origin: str
+    step: str
+    reason: str
+    raw: str
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "origin": self.origin,
+            "step": self.step,
+            "reason": self.reason,
+            "raw": self.raw,
+            "at": self.at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CleanArticle:
+    """An article whose headline, summary and HTML body have been turned into clean plain text."""
+
+    article: NewsArticle
+    headline: str
+    summary: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One searchable piece of an article: the text that gets embedded and where it came from."""
+
+    article_id: str
+    index: int
+    text: str
+
+    @property
+    def point_id(self) -> str:
+        return point_id(self.article_id, self.index)
+
+
+def point_id(article_id: str, index: int) -> str:
+    return str(uuid.uuid5(POINT_NAMESPACE, f"{article_id}:{index}"))
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkedArticle:
+    """A clean article and its chunks, in order."""
+
+    clean: CleanArticle
+    chunks: tuple[Chunk, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddedArticle:
+    """A chunked article with one normalised vector per chunk: what the store writer receives."""
+
+    clean: CleanArticle
+    chunks: tuple[Chunk, ...]
+    vectors: tuple[tuple[float, ...], ...]
+
+    @property
+    def article(self) -> NewsArticle:
+        return self.clean.article
+
+
+class Hit(BaseModel):
+    """One retrieved article (its best chunk), with the metadata a prompt or a client needs."""
+
+    article_id: str
+    headline: str
+    score: float
+    created_at: datetime
+    updated_at: datetime
+    symbols: list[str]
+    text: str
+    chunk_index: int
+    url: str = ""
+    summary: str = ""
+    source: str = ""
+    author: str = ""

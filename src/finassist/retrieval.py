@@ -1,0 +1,54 @@
+"""The retriever shared by inference and training: embed a query, search the feature store, one hit per article."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from finassist.domain import Hit
+from finassist.embed import Embedder
+from finassist.store import SearchFilter, VectorStore
+
+MAX_FETCH = 1_000
+
+
+def best_per_article(hits: list[Hit], k: int) -> list[Hit]:
+    """Keep each article's best-scoring chunk, best first, at most k."""
+    best: dict[str, Hit] = {}
+    for hit in hits:
+        if hit.article_id not in best or hit.score > best[hit.article_id].score:
+            best[hit.article_id] = hit
+    return sorted(best.values(), key=lambda h: h.score, reverse=True)[:k]
+
+
+class Retriever:
+    def __init__(self, store: VectorStore, embedder: Embedder):
+        self.store = store
+        self.embedder = embedder
+
+    def retrieve(
+        self,
+        query: str,
+        k: int = 5,
+        symbols: list[str] | tuple[str, ...] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+        per_article: bool = True,
+    ) -> list[Hit]:
+        """Top-k hits for `query`; with `per_article` (default) at most one hit, the best chunk, per article."""
+        if k < 1:
+            raise ValueError("k must be at least 1")
+        query = query.strip()
+        if not query:
+            raise ValueError("query is empty")
+        flt = SearchFilter(tuple(s.strip().upper() for s in symbols if s.strip()), since, until)
+        vector = self.embedder.encode([query])[0].tolist()
+        if not per_article:
+            return self.store.search(vector, k, flt)
+        # Articles have several chunks: over-fetch, and widen until k distinct articles or the store runs dry.
+        limit = min(k * 5, MAX_FETCH)
+        while True:
+            hits = self.store.search(vector, limit, flt)
+            best = best_per_article(hits, k)
+            if len(best) >= k or len(hits) < limit or limit >= MAX_FETCH:
+                return best
+            limit = min(limit * 4, MAX_FETCH)
