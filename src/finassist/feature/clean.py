@@ -147,7 +147,7 @@ def html_to_paragraphs(markup: str) -> list[str]:
 
 def clean_html(markup: str) -> str:
     """HTML (or plain text) → clean text: paragraphs separated by a blank line, boilerplate removed."""
-    paragraphs = (normalise_text(p) for p in html_to_paragraphs(markup))
+    paragraphs = (_tidy_paragraph(normalise_text(p)) for p in html_to_paragraphs(markup))
     return "\n\n".join(p for p in paragraphs if p and not is_boilerplate(p))
 
 

@@ -1,0 +1,52 @@
+"""Deterministic synthetic news for tests (the bundled sample data is for demos; tests make their own)."""
+
+from __future__ import annotations
+
+import random
+
+COMPANIES = [
+    ("NVLT", "Novalith Semiconductors", "chips"),
+    ("HRBR", "Harborline Bank", "deposits"),
+    ("QNTM", "Quantum Orchard Foods", "orchards"),
+    ("SKYW", "Skywell Aerospace", "satellites"),
+    ("GRNX", "Greenix Energy", "solar farms"),
+]
+
+
+def paragraph(rng: random.Random, name: str, thing: str) -> str:
+    n = rng.randint(2, 5)
+    sentences = [
+        f"{name} said demand for its {thing} rose {rng.randint(2, 40)} percent in the quarter.",
+        f"Analysts at Example Capital set a price target of ${rng.randint(20, 400)} on the stock.",
+        f"Operating margin came in at {rng.randint(5, 45)}.{rng.randint(0, 9)} percent.",
+        f"The board approved a buyback of ${rng.randint(1, 9)} billion over {rng.randint(2, 4)} years.",
+        f"Management expects revenue of ${rng.randint(1, 30)}.{rng.randint(0, 9)} billion next year.",
+        f"Shares moved {rng.choice(['up', 'down'])} {rng.randint(1, 12)} percent in early trading.",
+    ]
+    return " ".join(rng.choice(sentences) for _ in range(n))
+
+
+def make_articles(n: int, seed: int = 7, start_id: int = 1000, long_every: int = 5) -> list[dict]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        sym, name, thing = COMPANIES[i % len(COMPANIES)]
+        paras = 30 if long_every and i % long_every == 0 else rng.randint(0, 3)
+        content = "".join(f"<p>{paragraph(rng, name, thing)}</p>" for _ in range(paras))
+        day, hour = 1 + i % 28, 9 + i % 8
+        ts = f"2026-09-{day:02d}T{hour:02d}:{i % 60:02d}:00Z"
+        out.append(
+            {
+                "id": start_id + i,
+                "headline": f"{name} update number {i}: {thing} outlook",
+                "summary": f"{name} ({sym}) news item {i}." if i % 2 else "",
+                "content": content,
+                "author": "Test Desk",
+                "url": f"https://news.example.com/{start_id + i}",
+                "source": "test",
+                "symbols": [sym],
+                "created_at": ts,
+                "updated_at": ts,
+            }
+        )
+    return out

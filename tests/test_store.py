@@ -1,0 +1,146 @@
+"""The feature-store adapter, on both backends: the embedded edge shard and qdrant-client (local mode, same API as
+a server)."""
+
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from finassist.domain import Chunk, CleanArticle, EmbeddedArticle, NewsArticle
+from finassist.store import SearchFilter, StoreBusyError, StoreError
+from finassist.store.edge import EdgeStore
+
+DIM = 8
+
+
+def vec(seed: int) -> tuple[float, ...]:
+    v = np.random.default_rng(seed).normal(size=DIM)
+    return tuple((v / np.linalg.norm(v)).tolist())
+
+
+def item(
+    aid: str,
+    n_chunks: int = 3,
+    updated: str = "2026-09-01T10:00:00Z",
+    symbols=("NVLT",),
+    created: str = "2026-09-01T10:00:00Z",
+) -> EmbeddedArticle:
+    a = NewsArticle(id=aid, headline=f"H{aid}", symbols=symbols, created_at=created, updated_at=updated)
+    clean = CleanArticle(a, a.headline, "", "body")
+    chunks = tuple(Chunk(aid, i, f"H{aid} chunk {i} v{updated}") for i in range(n_chunks))
+    return EmbeddedArticle(clean, chunks, tuple(vec(hash((aid, i)) % 10_000) for i in range(n_chunks)))
+
+
+@pytest.fixture(params=["embedded", "qdrant"])
+def store(request, tmp_path):
+    if request.param == "embedded":
+        s = EdgeStore(tmp_path / "shard")
+    else:
+        from qdrant_client import QdrantClient
+
+        from finassist.store.qdrant import QdrantStore
+
+        s = QdrantStore(QdrantClient(":memory:"), "news")
+    yield s
+    s.close()
+
+
+def texts_of(store, aid):
+    hits = store.search(vec(1), 100, None)
+    return sorted(h.text for h in hits if h.article_id == aid)
+
+
+def test_empty_store_answers_queries(store):
+    assert store.count() == 0
+    assert store.search(vec(1), 5) == []
+    assert store.dim() is None
+
+
+def test_reingesting_same_article_keeps_point_count(store):
+    r1 = store.write([item("a"), item("b", 2)])
+    assert (r1.written, r1.points) == (["a", "b"], 5)
+    r2 = store.write([item("a"), item("b", 2)])
+    assert r2.written == [] and sorted(r2.unchanged) == ["a", "b"]
+    assert store.count() == 5
+    assert store.count(articles=True) == 2
+
+
+def test_newer_version_replaces_all_chunks_even_when_shorter(store):
+    store.write([item("a", 5)])
+    r = store.write([item("a", 2, updated="2026-09-02T10:00:00Z")])
+    assert r.written == ["a"]
+    assert store.count() == 2
+    assert all("v2026-09-02" in t for t in texts_of(store, "a"))
+
+
+def test_older_version_never_overwrites_newer(store):
+    store.write([item("a", 2, updated="2026-09-03T10:00:00Z")])
+    r = store.write([item("a", 4, updated="2026-09-02T10:00:00Z")])
+    assert r.stale == ["a"] and r.written == []
+    assert store.count() == 2
+    assert all("v2026-09-03" in t for t in texts_of(store, "a"))
+
+
+def test_newest_version_wins_within_one_batch_in_any_order(store):
+    old, new = item("a", 4, updated="2026-09-02T10:00:00Z"), item("a", 1, updated="2026-09-05T10:00:00Z")
+    r = store.write([new, old])
+    assert r.written == ["a"] and r.stale == ["a"]
+    assert store.count() == 1
+    assert store.versions(["a"]) == {"a": datetime(2026, 9, 5, 10, tzinfo=UTC).timestamp()}
+
+
+def test_filters_by_symbols_and_time(store):
+    store.write(
+        [
+            item("a", 1, symbols=("NVLT",), created="2026-09-01T10:00:00Z", updated="2026-09-01T10:00:00Z"),
+            item("b", 1, symbols=("HRBR", "NVLT"), created="2026-09-10T10:00:00Z", updated="2026-09-10T10:00:00Z"),
+            item("c", 1, symbols=("HRBR",), created="2026-09-20T10:00:00Z", updated="2026-09-20T10:00:00Z"),
+        ]
+    )
+
+    def ids(flt):
+        return sorted(h.article_id for h in store.search(vec(3), 10, flt))
+
+    assert ids(SearchFilter(symbols=("HRBR",))) == ["b", "c"]
+    assert ids(SearchFilter(since=datetime(2026, 9, 10, 10, tzinfo=UTC))) == ["b", "c"]  # since is inclusive
+    assert ids(SearchFilter(until=datetime(2026, 9, 10, 10, tzinfo=UTC))) == ["a"]  # until is exclusive
+    assert ids(SearchFilter(symbols=("NVLT",), since=datetime(2026, 9, 5, tzinfo=UTC))) == ["b"]
+
+
+def test_hits_carry_metadata_and_scores(store):
+    store.write([item("a", 2)])
+    [best, *_] = store.search(vec(hash(("a", 1)) % 10_000), 2)
+    assert best.article_id == "a" and best.chunk_index == 1
+    assert best.score == pytest.approx(1.0, abs=1e-4)
+    assert best.symbols == ["NVLT"] and best.created_at.tzinfo is not None
+
+
+def test_dimension_mismatch_is_a_clear_error(store):
+    store.write([item("a")])
+    with pytest.raises(StoreError, match="8-d"):
+        store.ensure(384)
+
+
+def test_embedded_store_persists_across_reopen(tmp_path):
+    s = EdgeStore(tmp_path / "shard")
+    s.write([item("a", 3)])
+    s.close()
+    s2 = EdgeStore(tmp_path / "shard")
+    assert s2.count() == 3 and s2.dim() == DIM
+    s2.close()
+
+
+def test_second_process_gets_a_clear_error_while_the_store_is_open(tmp_path):
+    s = EdgeStore(tmp_path / "shard")
+    s.write([item("a")])
+    code = (
+        "from finassist.store.edge import EdgeStore\n"
+        f"try:\n    EdgeStore({str(tmp_path / 'shard')!r})\n"
+        "except Exception as e:\n    print(type(e).__name__, e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
+    assert out.startswith(StoreBusyError.__name__)
+    assert "FINASSIST_QDRANT_URL" in out
+    s.close()
