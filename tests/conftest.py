@@ -1,10 +1,13 @@
-"""Shared test helpers and fixtures. tests/ goes on sys.path so helper modules (`newsgen`, `fake_alpaca`) import."""
+"""Shared fixtures and helpers. Tests never need ../shared, a GPU or the network: they use the packaged model and
+servers on 127.0.0.1. tests/ goes on sys.path so helper modules (`newsgen`, `fake_alpaca`) import."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,22 +15,27 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from finassist.config import Settings
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "sample_news.jsonl"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 def article(article_id: Any = 1, **overrides: Any) -> dict[str, Any]:
     """One valid article in Alpaca's JSON schema; override any field (including with invalid values)."""
     row = {
         "id": article_id,
-        "headline": f"Novalith Semiconductors update {article_id}",
-        "summary": "Novalith reported quarterly results.",
-        "content": "<p>Novalith Semiconductors said revenue rose 12 percent.</p>",
+        "headline": f"Headline {article_id}",
+        "summary": "",
+        "content": "",
         "author": "Test Desk",
-        "url": f"https://news.example/{article_id}",
+        "url": f"https://news.example.com/{article_id}",
         "source": "test",
         "symbols": ["NVLT"],
-        "created_at": "2026-09-01T00:00:00Z",
-        "updated_at": "2026-09-01T00:00:00Z",
+        "created_at": "2026-09-01T13:30:00Z",
+        "updated_at": "2026-09-01T13:30:00Z",
     }
     row.update(overrides)
     return row
@@ -41,25 +49,36 @@ def write_jsonl(path: Path, rows: list[Any]) -> Path:
     return path
 
 
-def finassist(*args: str, check: bool = True) -> Any:
-    """Run the CLI in a subprocess. With check and --json: the parsed last stdout line; else the CompletedProcess."""
-    cmd = [sys.executable, "-c", "from finassist.cli import app; app()", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+def finassist(*args: str, env: dict[str, str] | None = None, check: bool = True, timeout: float = 300) -> Any:
+    """Run the real CLI in a subprocess. With check and --json: the parsed last stdout line; else the process."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "finassist.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
     if not check:
         return proc
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 0, f"finassist {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
     return json.loads(proc.stdout.strip().splitlines()[-1]) if "--json" in args else proc
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh FINASSIST_HOME for one test (and for the CLI subprocesses it starts)."""
     path = tmp_path / "home"
     monkeypatch.setenv("FINASSIST_HOME", str(path))
-    return path
+    yield path
+    from finassist.store import close_stores
+
+    close_stores()
 
 
 @pytest.fixture
-def settings(home: Path) -> Settings:
+def settings(home: Path):
+    from finassist.config import Settings
+
     return Settings(home=home)
 
 
@@ -71,5 +90,13 @@ def embedder():
 
 
 @pytest.fixture(scope="session")
-def tokenizer(embedder):
-    return embedder.tokenizer
+def tokenizer():
+    """The packaged model's tokenizer, loaded without torch."""
+    from tokenizers import Tokenizer
+
+    from finassist.embed import default_model_path
+
+    tok = Tokenizer.from_file(str(Path(default_model_path()) / "tokenizer.json"))
+    tok.no_truncation()
+    tok.no_padding()
+    return tok
