@@ -143,6 +143,15 @@ class FakeAlpaca:
             for article in articles:
                 self._articles[int(article["id"])] = article
 
+    def stored(self, article_id: int) -> dict[str, Any]:
+        """The REST store's copy of an article (to re-send it, for instance)."""
+        with self._lock:
+            return dict(self._articles[article_id])
+
+    @property
+    def open_connections(self) -> int:
+        return len(self._clients)
+
     def publish(self, article: dict[str, Any]) -> int:
         """Store an article and push it to every matching subscribed client; returns how many got it."""
         self.add_articles(article)

@@ -121,8 +121,8 @@ def _run_ingest(source, settings, job: str, as_json: bool, workers, process_id, 
     if progress:
         sys.stderr.write("\n")
     result = stats.as_dict()
-    # Only the writer's process owns the store (and the counts) in a cluster.
-    if stats.articles_ok or stats.quarantined or not addrs or pid == 0:
+    # In a cluster only the writer's process owns the embedded store (and the counts).
+    if stats.articles_ok or stats.quarantined or not addrs:
         try:
             store = open_store(settings)
             result["points"] = store.count()

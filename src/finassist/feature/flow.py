@@ -9,6 +9,7 @@ process may open it, and one writer also serialises versions of the same article
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -32,6 +33,7 @@ from finassist.feature.validate import validate_record
 from finassist.store import VectorStore, open_store
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +147,7 @@ class _WriterPartition(StatefulSinkPartition[Any, None]):
         if bad:
             self._quarantine.flush()
         result = self._store.write(articles)
+        log.info("wrote %d articles (%d chunks), %d quarantined", len(result.written), result.points, len(bad))
         self._stats.add(
             written=len(result.written),
             unchanged=len(result.unchanged) + sum(not k.stale for k in known),

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -37,6 +37,8 @@ T = TypeVar("T")
 HTTP_TIMEOUT_S = 30.0
 RETRY_CAP_S = 30.0
 STREAM_POLL = timedelta(milliseconds=50)
+# alpaca-py's default ping_timeout is 180 s: a link that dies without a FIN would go unnoticed for 3 minutes.
+STREAM_WEBSOCKET_PARAMS = {"ping_interval": 10, "ping_timeout": 20, "max_queue": 1024}
 # Dedup keys older than the resume watermark minus this horizon can no longer come back from a gap backfill.
 DEDUP_HORIZON = timedelta(hours=1)
 DEDUP_PRUNE_AT = 50_000
@@ -138,6 +140,7 @@ class _NewsPager:
     page_limit: int
     retry_attempts: int = 5
     retry_base_s: float = 0.5
+    stopped: threading.Event = field(default_factory=threading.Event)
 
     def fetch(self, start: datetime, end: datetime | None, page_token: str | None) -> NewsSet:
         request = NewsRequest(
@@ -182,10 +185,12 @@ class _NewsPager:
                     self.retry_attempts - 1,
                     delay,
                 )
-                time.sleep(delay)
+                if self.stopped.wait(delay):
+                    break
         raise AlpacaRequestError(f"Alpaca news request failed after {self.retry_attempts} attempts ({problem})")
 
     def close(self) -> None:
+        self.stopped.set()
         self.client._session.close()
 
 
@@ -344,7 +349,7 @@ class _ObservedNewsStream(NewsDataStream):
         min_backoff_s: float,
         max_backoff_s: float,
     ):
-        super().__init__(key, secret, url_override=url)
+        super().__init__(key, secret, url_override=url, websocket_params=dict(STREAM_WEBSOCKET_PARAMS))
         self._events = events
         self._reconnect_min_backoff = min(min_backoff_s, max_backoff_s)
         self._reconnect_max_backoff = max_backoff_s
@@ -461,6 +466,8 @@ class _StreamPartition(StatefulSourcePartition[RawRecord, StreamWatermark]):
     def _fill_gap(self, job: int, since: datetime) -> None:
         try:
             for page in self._pager.pages(since, None):  # no `end`: the API defaults it to its own "now"
+                if self._pager.stopped.is_set():
+                    return
                 for news in page:
                     self._events.put(_Article(news, "alpaca-rest"))
             self._events.put(_GapFilled(job))
