@@ -91,7 +91,7 @@ def _setup_logging() -> None:
 
 
 def _run_ingest(source, settings, job: str, as_json: bool, workers, process_id, addresses) -> None:
-    from finassist.feature.flow import run_flow
+    from finassist.feature.flow import IngestStats, run_flow
     from finassist.store import StoreError, open_store
 
     pid, addrs = _cluster(process_id, addresses)
@@ -106,8 +106,10 @@ def _run_ingest(source, settings, job: str, as_json: bool, workers, process_id, 
             )
             sys.stderr.flush()
 
+    stats = IngestStats()
+    interrupted = False
     try:
-        stats = run_flow(
+        run_flow(
             source,
             settings,
             job,
@@ -115,12 +117,17 @@ def _run_ingest(source, settings, job: str, as_json: bool, workers, process_id, 
             process_id=pid,
             addresses=addrs,
             on_progress=progress,
+            stats=stats,
         )
     except StoreError as e:
         _fail(str(e))
+    except KeyboardInterrupt:
+        interrupted = True  # the recovery state stays, so the same command resumes
     if progress:
         sys.stderr.write("\n")
     result = stats.as_dict()
+    if interrupted:
+        result["interrupted"] = True
     # In a cluster only the writer's process owns the embedded store (and the counts).
     if stats.articles_ok or stats.quarantined or not addrs:
         try:
@@ -216,10 +223,7 @@ def ingest_stream(
     syms = _symbols(symbols)
     source = AlpacaStreamSource(settings, syms or None)
     job = job_key("stream", [",".join(syms)], settings)
-    try:
-        _run_ingest(source, settings, job, as_json, workers, process_id, addresses)
-    except KeyboardInterrupt:
-        typer.echo("stopped; run the same command to resume", err=True)
+    _run_ingest(source, settings, job, as_json, workers, process_id, addresses)
 
 
 @app.command("retrieve")

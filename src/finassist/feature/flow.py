@@ -210,6 +210,7 @@ def run_flow(
     process_id: int | None = None,
     addresses: list[str] | None = None,
     on_progress: Callable[[IngestStats], None] | None = None,
+    stats: IngestStats | None = None,
 ) -> IngestStats:
     """Run the dataflow to completion (or interruption) with Bytewax recovery under FINASSIST_HOME/recovery/<job>.
 
@@ -217,10 +218,14 @@ def run_flow(
     since that epoch are idempotent (deterministic point ids, version checks). A run that completes removes its
     recovery state, so running it again re-reads the input (and finds nothing new to write).
     """
+    from bytewax.errors import BytewaxRuntimeError
     from bytewax.recovery import RecoveryConfig
     from bytewax.run import cli_main
 
-    stats = IngestStats()
+    stats = stats if stats is not None else IngestStats()
+    # Load the model before the dataflow starts: loading inside a step would stall epochs (and so recovery
+    # snapshots) for the seconds it takes.
+    get_embedder(settings.embedding_model, settings.embedding_device)
     single_process = not addresses or len(addresses) == 1
     # Other processes of a cluster cannot open an embedded store that the writer's process owns.
     flow = build_flow(source, settings, stats, skip_known_versions=single_process or bool(settings.qdrant_url))
@@ -244,6 +249,12 @@ def run_flow(
             epoch_interval=timedelta(seconds=settings.epoch_seconds),
             recovery_config=RecoveryConfig(str(recovery)),
         )
+    except BytewaxRuntimeError as e:
+        # Bytewax reports Ctrl-C as a runtime error ("signal received", or a KeyboardInterrupt raised inside a step);
+        # the run stopped and its recovery state stays, so the same command resumes.
+        if _interrupted(e):
+            raise KeyboardInterrupt from None
+        raise
     finally:
         stop.set()
         if reporter is not None:
@@ -251,6 +262,15 @@ def run_flow(
     if not process_id:
         _clear_recovery(recovery)
     return stats
+
+
+def _interrupted(error: BaseException) -> bool:
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt) or "signal received" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _recovery_dir(settings: Settings, job: str) -> Path:

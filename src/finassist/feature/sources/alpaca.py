@@ -14,7 +14,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -399,7 +398,8 @@ class _StreamPartition(StatefulSourcePartition[RawRecord, StreamWatermark]):
         self._job_ids = itertools.count()
         self._closed = False
         self._pager = _NewsPager(_news_client(settings), symbols, settings.alpaca_page_limit, *retry)
-        self._gap_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alpaca-news-gap")
+        # Gap backfills run one at a time on daemon threads: an interrupted process must not wait for their retries.
+        self._gap_lock = threading.Lock()
         self._stream = _ObservedNewsStream(
             key, secret, settings.alpaca_stream_url, self._events, min_backoff_s, settings.stream_max_backoff_s
         )
@@ -461,9 +461,15 @@ class _StreamPartition(StatefulSourcePartition[RawRecord, StreamWatermark]):
         # the watermark up to now and the stream everything after; duplicates in the overlap are dropped.
         job = next(self._job_ids)
         self._gaps[job] = self._mark
-        self._gap_worker.submit(self._fill_gap, job, self._mark.updated_at)
+        threading.Thread(
+            target=self._fill_gap, args=(job, self._mark.updated_at), name="alpaca-news-gap", daemon=True
+        ).start()
 
     def _fill_gap(self, job: int, since: datetime) -> None:
+        with self._gap_lock:
+            self._fill_gap_locked(job, since)
+
+    def _fill_gap_locked(self, job: int, since: datetime) -> None:
         try:
             for page in self._pager.pages(since, None):  # no `end`: the API defaults it to its own "now"
                 if self._pager.stopped.is_set():
@@ -495,7 +501,6 @@ class _StreamPartition(StatefulSourcePartition[RawRecord, StreamWatermark]):
                 with contextlib.suppress(Exception):
                     asyncio.run_coroutine_threadsafe(self._stream.shutdown(), loop).result(timeout=1)
             self._thread.join(timeout=0.05)
-        self._gap_worker.shutdown(wait=False, cancel_futures=True)
         self._pager.close()
 
 
