@@ -269,6 +269,26 @@ def retrieve(
     _emit(rows, as_json, human)
 
 
+@eval_app.command("retrieval")
+def eval_retrieval(
+    beir_dir: Annotated[Path, typer.Argument(help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv.")],
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=100)] = 10,
+    workers: WorkersOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest a BEIR corpus through the feature pipeline into a throw-away store and score retrieval."""
+    _setup_logging()
+    from finassist.feature.evaluate import evaluate_beir
+
+    settings = _settings()
+    try:
+        result = evaluate_beir(beir_dir, settings, k=k, workers=workers or settings.workers)
+    except FileNotFoundError as e:
+        _fail(str(e))
+    human = "\n".join(f"{name}: {value}" for name, value in result.items())
+    _emit(result, as_json, human)
+
+
 @store_app.command("info")
 def store_info(as_json: JsonOpt = False) -> None:
     """Points and articles in the feature store."""

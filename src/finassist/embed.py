@@ -56,6 +56,9 @@ class Embedder:
 
     @property
     def label(self) -> str:
+        """A readable model name: the packaged default is all-MiniLM-L6-v2."""
+        if self.name == default_model_path():
+            return "all-MiniLM-L6-v2"
         return Path(self.name).name if os.path.isabs(self.name) else self.name
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:

@@ -1,0 +1,66 @@
+import json
+import math
+
+import pytest
+
+from conftest import finassist
+from finassist.feature.evaluate import corpus_as_news, mrr_at_k, ndcg_at_k, recall_at_k
+
+
+def test_metrics_on_hand_computed_rankings():
+    rel = {"a": 1, "b": 1}
+    assert ndcg_at_k(["a", "b", "x"], rel, 10) == pytest.approx(1.0)
+    # relevant at ranks 2 and 3: (1/log2(3) + 1/log2(4)) / (1 + 1/log2(3))
+    expected = (1 / math.log2(3) + 1 / math.log2(4)) / (1 + 1 / math.log2(3))
+    assert ndcg_at_k(["x", "a", "b"], rel, 10) == pytest.approx(expected)
+    assert ndcg_at_k(["x", "y"], rel, 10) == 0.0
+    assert recall_at_k(["x", "a"], rel, 10) == 0.5
+    assert recall_at_k(["x", "a", "b"], rel, 2) == 0.5  # b is past the cutoff
+    assert mrr_at_k(["x", "y", "b"], rel, 10) == pytest.approx(1 / 3)
+    assert mrr_at_k(["x", "y", "b"], rel, 2) == 0.0
+
+
+def test_graded_relevance_rewards_the_better_document_first():
+    rel = {"great": 2, "ok": 1}
+    assert ndcg_at_k(["great", "ok"], rel, 10) > ndcg_at_k(["ok", "great"], rel, 10)
+
+
+def test_untitled_documents_keep_exactly_their_text():
+    doc = {"_id": "d1", "title": "", "text": " ".join(f"w{i}" for i in range(40))}
+    news = corpus_as_news(doc)
+    assert news["headline"] + " " + news["content"] == doc["text"]
+    assert corpus_as_news({"_id": "d2", "title": "T", "text": "body"})["headline"] == "T"
+
+
+def test_eval_retrieval_cli_scores_a_small_beir_set(tmp_path, home):
+    beir = tmp_path / "beir"
+    (beir / "qrels").mkdir(parents=True)
+    docs = {
+        "d1": "Copperdeep Mining halted copper output after its Andes mine flooded in heavy rain.",
+        "d2": "Brookward Financial raised its quarterly dividend to 42 cents per share.",
+        "d3": "Voltrix Semiconductor shipped its new AI accelerator chip to cloud customers.",
+        "d4": "Havenrock Realty Trust bought three office towers in Chicago for $410 million.",
+    }
+    queries = {
+        "q1": "Which bank increased its dividend?",
+        "q2": "mine flooding stopped copper production",
+        "q3": "new AI chip shipments",
+    }
+    with (beir / "corpus.jsonl").open("w") as f:
+        for i, (did, text) in enumerate(docs.items()):
+            f.write(json.dumps({"_id": did, "title": "" if i % 2 else f"Doc {did}", "text": text}) + "\n")
+    with (beir / "queries.jsonl").open("w") as f:
+        for qid, text in queries.items():
+            f.write(json.dumps({"_id": qid, "text": text}) + "\n")
+    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td2\t1\nq2\td1\t1\nq3\td3\t1\n")
+
+    out = finassist("eval", "retrieval", str(beir), "--json")
+
+    assert (out["queries"], out["docs"]) == (3, 4)
+    assert out["ndcg@10"] == pytest.approx(1.0) and out["recall@10"] == 1.0 and out["mrr@10"] == 1.0
+    assert not (home / "store").exists()  # evaluation never touches the real store
+
+
+def test_eval_retrieval_on_a_folder_that_is_not_beir_fails_clearly(tmp_path, home):
+    proc = finassist("eval", "retrieval", str(tmp_path), check=False)
+    assert proc.returncode == 2 and "not a BEIR directory" in proc.stderr
