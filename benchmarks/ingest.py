@@ -40,7 +40,7 @@ def main() -> None:
         sys.exit(f"benchmark data not found: {args.data} (it lives in ../shared/data)")
 
     from finassist.config import Settings
-    from finassist.domain import RawRecord
+    from finassist.domain import CleanArticle, NewsArticle, RawRecord
     from finassist.embed import get_embedder
     from finassist.feature.chunk import ChunkSpec, chunk_articles
     from finassist.feature.clean import clean_article
@@ -55,7 +55,9 @@ def main() -> None:
         embedder = get_embedder(settings.embedding_model, settings.embedding_device)
         # The chunks the pipeline will embed, made by the same pure transforms (not timed).
         articles = [validate_record(RawRecord("bench", line), settings.max_article_bytes) for line in lines]
-        cleaned = [clean_article(a) for a in articles if not hasattr(a, "reason")]
+        cleaned = [
+            c for a in articles if isinstance(a, NewsArticle) for c in [clean_article(a)] if isinstance(c, CleanArticle)
+        ]
         spec = ChunkSpec(settings.chunk_tokens, settings.chunk_overlap, embedder.max_seq_length)
         texts = [c.text for ca in chunk_articles(cleaned, embedder.tokenizer, spec) for c in ca.chunks]
         embedder.encode(texts[:256], batch_size=settings.embed_batch_size)  # warm-up

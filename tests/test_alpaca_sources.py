@@ -14,7 +14,6 @@ import pytest
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, run_main
 
-from fake_alpaca import FakeAlpaca, make_article
 from finassist.config import Settings
 from finassist.domain import NewsArticle, RawRecord
 from finassist.feature.sources.alpaca import (
@@ -27,6 +26,8 @@ from finassist.feature.sources.alpaca import (
     alpaca_credentials,
     split_range,
 )
+
+from fake_alpaca import FakeAlpaca, make_article
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -3,8 +3,9 @@ import math
 
 import pytest
 
-from conftest import finassist
 from finassist.feature.evaluate import corpus_as_news, mrr_at_k, ndcg_at_k, recall_at_k
+
+from conftest import finassist
 
 
 def test_metrics_on_hand_computed_rankings():

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import article, finassist, write_jsonl
 from finassist.domain import NewsArticle
 from finassist.feature.chunk import ChunkSpec, chunk_articles
 from finassist.feature.clean import clean_article
 from finassist.feature.flow import job_key, run_flow
 from finassist.feature.sources.file import NewsFileSource
 from finassist.store import open_store
+
+from conftest import article, finassist, write_jsonl
 from newsgen import make_articles
 
 BAD_LINES = [

@@ -2,9 +2,10 @@ import json
 
 import pytest
 
-from conftest import article
 from finassist.domain import NewsArticle, Quarantined, RawRecord
 from finassist.feature.validate import validate_record
+
+from conftest import article
 
 
 def check(payload, max_bytes=100_000):
