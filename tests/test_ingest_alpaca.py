@@ -91,7 +91,11 @@ class StreamProcess:
         self.log: list[str] = []
         threading.Thread(target=self._pump, daemon=True).start()
         subscribed = fake.subscriptions
-        fake.wait_until(lambda: fake.subscriptions > subscribed, timeout=120)  # news before that is not streamed
+        try:
+            fake.wait_until(lambda: fake.subscriptions > subscribed, timeout=120)  # news before that is not streamed
+        except BaseException:
+            self.proc.kill()
+            raise
 
     def _pump(self) -> None:
         for line in self.proc.stderr:
@@ -117,11 +121,23 @@ class StreamProcess:
         return json.loads(out.strip().splitlines()[-1])
 
 
-def test_stream_ingests_live_news_and_backfills_what_it_missed_while_down(fake, home):
+@pytest.fixture
+def streams():
+    """Stream processes started by a test; killed at teardown even when the test fails."""
+    started: list[StreamProcess] = []
+    yield started
+    for s in started:
+        if s.proc.poll() is None:
+            s.proc.kill()
+            s.proc.wait(timeout=30)
+
+
+def test_stream_ingests_live_news_and_backfills_what_it_missed_while_down(fake, home, streams):
     def now() -> datetime:  # live news is stamped as it happens; the REST gap backfill ends at the server's now
         return datetime.now(UTC) - timedelta(milliseconds=1)
 
     stream = StreamProcess(fake)
+    streams.append(stream)
     for i in range(3):
         fake.publish(make_article(500 + i, now(), symbols=["HRBR"]))
     assert stream.wait_written(3) == 3, "".join(stream.log)[-3000:]
@@ -131,6 +147,7 @@ def test_stream_ingests_live_news_and_backfills_what_it_missed_while_down(fake, 
     # Published while the pipeline is down: only the REST API has it; the restarted stream backfills the gap.
     fake.add_articles(make_article(600, now(), symbols=["HRBR"]))
     stream = StreamProcess(fake)
+    streams.append(stream)
     fake.publish(make_article(601, now(), symbols=["HRBR"]))
     assert stream.wait_written(2) == 2, "".join(stream.log)[-3000:]
     second = stream.interrupt()

@@ -75,7 +75,12 @@ def test_two_process_cluster_ingests_everything_once(tmp_path, home):
         )
         for i in range(2)
     ]
-    outs = [p.communicate(timeout=240) for p in procs]
+    try:
+        outs = [p.communicate(timeout=240) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
     assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
     import json
 

@@ -41,7 +41,9 @@ class Settings(BaseSettings):
 
     # --- ingestion -------------------------------------------------------------------------------
     workers: int = Field(1, ge=1, le=64, description="Bytewax workers (threads) per process.")
-    batch_articles: int = Field(64, ge=1, le=10_000, description="Articles a source hands over per batch.")
+    batch_articles: int = Field(
+        256, ge=1, le=10_000, description="Articles a source hands over per batch (the embedder's micro-batch)."
+    )
     max_article_bytes: int = Field(2_000_000, ge=1_000, description="Larger raw records are quarantined.")
     epoch_seconds: float = Field(2.0, gt=0, description="Bytewax epoch: how often resume state is snapshotted.")
 
