@@ -27,9 +27,12 @@ lint: install
 test: lint
 	$(BIN)/python -m pytest
 
+# Benchmarks read ../shared/data; results with dates go to docs/benchmarks.md. benchmarks/clean.py also needs
+# unstructured in its own venv (it prints how to make one).
 bench: install
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/store.py
+	$(BIN)/finassist eval retrieval ../shared/data/tatqa_dev
 
 clean-home:
 	rm -rf $(FINASSIST_HOME)
