@@ -171,6 +171,19 @@ def ingest_file(
     _run_ingest(source, settings, job, as_json, workers, process_id, addresses)
 
 
+def _alpaca_settings():
+    """Settings for an Alpaca source, failing early (and without echoing any value) when keys are missing."""
+    from finassist.feature.sources.alpaca import alpaca_credentials
+
+    _setup_logging()
+    settings = _settings()
+    try:
+        alpaca_credentials(settings)
+    except ValueError as e:
+        _fail(str(e))
+    return settings
+
+
 @ingest_app.command("backfill")
 def ingest_backfill(
     start: Annotated[str, typer.Option(help="Start (inclusive), ISO date/time or age like 7d.")],
@@ -182,18 +195,13 @@ def ingest_backfill(
     as_json: JsonOpt = False,
 ) -> None:
     """Backfill historical news from Alpaca's REST API, the time range split across all workers."""
-    _setup_logging()
     from finassist.feature.flow import job_key
-    from finassist.feature.sources.alpaca import AlpacaBackfillSource, alpaca_credentials
+    from finassist.feature.sources.alpaca import AlpacaBackfillSource
 
-    settings = _settings()
+    settings = _alpaca_settings()
     t0, t1 = parse_when(start), parse_when(end) if end else datetime.now(UTC)
     if t1 <= t0:
         _fail("--end must be after --start")
-    try:
-        alpaca_credentials(settings)
-    except ValueError as e:
-        _fail(str(e))
     _, addrs = _cluster(process_id, addresses)
     total_workers = (workers or settings.workers) * (len(addrs) if addrs else 1)
     syms = _symbols(symbols)
@@ -211,15 +219,10 @@ def ingest_stream(
     as_json: JsonOpt = False,
 ) -> None:
     """Follow Alpaca's real-time news websocket (Ctrl-C to stop; restarting resumes and backfills the gap)."""
-    _setup_logging()
     from finassist.feature.flow import job_key
-    from finassist.feature.sources.alpaca import AlpacaStreamSource, alpaca_credentials
+    from finassist.feature.sources.alpaca import AlpacaStreamSource
 
-    settings = _settings()
-    try:
-        alpaca_credentials(settings)
-    except ValueError as e:
-        _fail(str(e))
+    settings = _alpaca_settings()
     syms = _symbols(symbols)
     source = AlpacaStreamSource(settings, syms or None)
     job = job_key("stream", [",".join(syms)], settings)
