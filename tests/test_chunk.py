@@ -73,3 +73,10 @@ def test_chunking_terminates_for_any_overlap(tokenizer, overlap):
     spec = ChunkSpec(chunk_tokens=128, overlap=overlap, max_seq_length=256)
     [out] = chunk_articles([clean(body=long_body(600))], tokenizer, spec)
     assert 3 < len(out.chunks) < 100
+
+
+def test_later_windows_start_on_a_word_not_on_punctuation(tokenizer):
+    [out] = chunk_articles([clean(body=long_body(2000))], tokenizer, SPEC)
+    head = "Novalith Semiconductors beats estimates\n\n"
+    starts = [c.text[len(head)] for c in out.chunks]
+    assert all(ch.isalnum() or ch == "$" for ch in starts), starts

@@ -140,7 +140,7 @@ def _run_ingest(source, settings, job: str, as_json: bool, workers, process_id, 
     result["quarantine_file"] = str(settings.quarantine_path)
     human = (
         f"{result['articles_in']} articles in: {result['articles_written']} written, {result['articles_unchanged']} "
-        f"unchanged, {result['articles_stale']} older than stored, {result['quarantined']} quarantined "
+        f"unchanged, {result['articles_stale']} superseded by a newer version, {result['quarantined']} quarantined "
         f"({result['quarantine_file']}); {result['chunks']} chunks upserted in {result['seconds']} s"
     )
     _emit(result, as_json, human)

@@ -38,8 +38,11 @@ def _truncate_to_tokens(tokenizer: Tokenizer, text: str, limit: int) -> str:
     return text[: enc.offsets[limit - 1][1]].rstrip() + "…"
 
 
-def _windows(offsets: Sequence[tuple[int, int]], word_ids: Sequence[int | None], size: int, overlap: int):
-    """Yield (start, end) token windows; an end never splits a word into wordpieces when that can be avoided."""
+def _windows(
+    offsets: Sequence[tuple[int, int]], word_ids: Sequence[int | None], size: int, overlap: int, text: str = ""
+):
+    """Yield (start, end) token windows; an end never splits a word into wordpieces when that can be avoided, and a
+    window after the first starts on a word, not on punctuation."""
     n = len(offsets)
     start = 0
     while start < n:
@@ -57,8 +60,11 @@ def _windows(offsets: Sequence[tuple[int, int]], word_ids: Sequence[int | None],
         if end >= n:
             return
         nxt = max(end - overlap, start + 1)
-        # Start the next window on a word boundary too.
-        while nxt < end and word_ids[nxt] is not None and word_ids[nxt] == word_ids[nxt - 1]:
+        # Start the next window on a word boundary too, skipping punctuation left over from the previous sentence.
+        while nxt < end - 1 and (
+            (word_ids[nxt] is not None and word_ids[nxt] == word_ids[nxt - 1])
+            or (text and not text[offsets[nxt][0]].isalnum() and text[offsets[nxt][0]] not in "$€£(\"'")
+        ):
             nxt += 1
         start = nxt
 
@@ -76,7 +82,7 @@ def chunk_articles(articles: Sequence[CleanArticle], tokenizer: Tokenizer, spec:
             chunks = (Chunk(aid, 0, headline),)
         else:
             size = spec.budget - head_len
-            windows = _windows(enc.offsets, enc.word_ids, size, min(spec.overlap, size // 2))
+            windows = _windows(enc.offsets, enc.word_ids, size, min(spec.overlap, size // 2), doc)
             chunks = tuple(
                 Chunk(aid, i, f"{headline}\n\n{doc[enc.offsets[s][0] : enc.offsets[e - 1][1]]}")
                 for i, (s, e) in enumerate(windows)
