@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -60,8 +61,6 @@ class NewsArticle(BaseModel):
     @field_validator("symbols")
     @classmethod
     def _check_symbols(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        import re
-
         bad = [s for s in value if not re.match(SYMBOL_PATTERN, s)]
         if bad:
             raise ValueError(f"invalid ticker symbol(s): {bad[:3]}")

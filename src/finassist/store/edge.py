@@ -7,6 +7,7 @@ the store the pipeline's bottleneck; an edge shard takes the same 10k points in 
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -57,6 +58,7 @@ class EdgeStore(VectorStore):
         super().__init__()
         self.path = Path(path)
         self._shard: qe.EdgeShard | None = None
+        self._dim: int | None = None
         self._open_lock = threading.Lock()
         if (self.path / "edge_config.json").exists():
             self._shard = self._load()
@@ -88,12 +90,12 @@ class EdgeStore(VectorStore):
     def dim(self) -> int | None:
         if self._shard is None:
             return None
-        import json
-
-        config = json.loads((self.path / "edge_config.json").read_text())
-        vectors = config.get("vectors", {})
-        params = vectors.get("", next(iter(vectors.values()), {})) if isinstance(vectors, dict) else {}
-        return int(params["size"]) if "size" in params else None
+        if self._dim is None:
+            config = json.loads((self.path / "edge_config.json").read_text())
+            vectors = config.get("vectors", {})
+            params = vectors.get("", next(iter(vectors.values()), {})) if isinstance(vectors, dict) else {}
+            self._dim = int(params["size"]) if "size" in params else None
+        return self._dim
 
     def _versions(self, article_ids: Sequence[str]) -> dict[str, float]:
         if self._shard is None:
@@ -146,6 +148,7 @@ class EdgeStore(VectorStore):
                 self._shard.flush()
                 self._shard.close()
                 self._shard = None
+                self._dim = None
 
     def drop(self) -> None:
         import shutil

@@ -44,23 +44,24 @@ class QdrantStore(VectorStore):
         self.collection = collection
         self._shards = shards
         self._replicas = replicas
-        self._ready = False
+        self._ready = 0  # the vector size once the collection is known to exist with it
 
     def ensure(self, dim: int) -> None:
-        if not self._ready:
-            if not self.client.collection_exists(self.collection):
-                self.client.create_collection(
-                    self.collection,
-                    vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE),
-                    shard_number=self._shards,
-                    replication_factor=self._replicas,
-                )
-                for field, schema in PAYLOAD_INDEXES.items():
-                    self.client.create_payload_index(self.collection, field, _SCHEMA[schema])
-            self._ready = True
+        if self._ready == dim:
+            return  # checked once per store object: no server round trip per write
+        if not self._ready and not self.client.collection_exists(self.collection):
+            self.client.create_collection(
+                self.collection,
+                vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE),
+                shard_number=self._shards,
+                replication_factor=self._replicas,
+            )
+            for field, schema in PAYLOAD_INDEXES.items():
+                self.client.create_payload_index(self.collection, field, _SCHEMA[schema])
         have = self.dim()
         if have != dim:
             raise StoreError(f"collection {self.collection} holds {have}-d vectors, the embedding model makes {dim}-d")
+        self._ready = dim
 
     def dim(self) -> int | None:
         if not self.client.collection_exists(self.collection):
@@ -120,4 +121,4 @@ class QdrantStore(VectorStore):
 
     def drop(self) -> None:
         self.client.delete_collection(self.collection)
-        self._ready = False
+        self._ready = 0
