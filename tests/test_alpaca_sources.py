@@ -21,11 +21,10 @@ from finassist.feature.sources.alpaca import (
     AlpacaBackfillSource,
     AlpacaCredentialsError,
     AlpacaRequestError,
-    AlpacaStreamSource,
-    StreamWatermark,
     alpaca_credentials,
     split_range,
 )
+from finassist.feature.sources.alpaca_stream import AlpacaStreamSource, StreamWatermark
 
 from fake_alpaca import FakeAlpaca, make_article
 

@@ -38,7 +38,10 @@ def test_sigkill_mid_run_then_rerun_resumes_with_nothing_lost_or_duplicated(tmp_
     env = {**os.environ, "FINASSIST_LOG_LEVEL": "INFO", "FINASSIST_EPOCH_SECONDS": "0.3"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "finassist.cli", "ingest", "file", str(path), "--speed", "4", "--json"],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=env,
     )
     # The first write carries what piled up while the model loaded; kill once a few epochs have committed after it.
     written, batches = 0, 0
@@ -69,9 +72,24 @@ def test_two_process_cluster_ingests_everything_once(tmp_path, home):
     addresses = ";".join(f"127.0.0.1:{p}" for p in free_ports(2))
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "finassist.cli", "ingest", "file", str(path), "--json", "--workers", "1",
-             "--process-id", str(i), "--addresses", addresses],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "finassist.cli",
+                "ingest",
+                "file",
+                str(path),
+                "--json",
+                "--workers",
+                "1",
+                "--process-id",
+                str(i),
+                "--addresses",
+                addresses,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for i in range(2)
     ]

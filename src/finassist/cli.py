@@ -220,7 +220,7 @@ def ingest_stream(
 ) -> None:
     """Follow Alpaca's real-time news websocket (Ctrl-C to stop; restarting resumes and backfills the gap)."""
     from finassist.feature.flow import job_key
-    from finassist.feature.sources.alpaca import AlpacaStreamSource
+    from finassist.feature.sources.alpaca_stream import AlpacaStreamSource
 
     settings = _alpaca_settings()
     syms = _symbols(symbols)

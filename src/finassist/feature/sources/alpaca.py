@@ -1,4 +1,4 @@
-"""Alpaca news sources: a historical backfill split into time slices, and the live websocket stream.
+"""Alpaca news: the REST client plumbing shared by both sources, and the historical backfill split into time slices.
 
 Both drive alpaca-py's own clients (`NewsClient`, `NewsDataStream`); this module adds paging one page per batch,
 resume state, retries, and the stream's gap backfill after a reconnect.
@@ -6,22 +6,17 @@ resume state, retries, and the stream's gap backfill after a reconnect.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import itertools
 import logging
-import queue
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import requests
 from alpaca.common.exceptions import APIError
 from alpaca.data.historical.news import NewsClient
-from alpaca.data.live.news import NewsDataStream
 from alpaca.data.models.news import News, NewsSet
 from alpaca.data.requests import NewsRequest
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
@@ -35,13 +30,7 @@ T = TypeVar("T")
 
 HTTP_TIMEOUT_S = 30.0
 RETRY_CAP_S = 30.0
-STREAM_POLL = timedelta(milliseconds=50)
-# alpaca-py's default ping_timeout is 180 s: a link that dies without a FIN would go unnoticed for 3 minutes.
-STREAM_WEBSOCKET_PARAMS = {"ping_interval": 10, "ping_timeout": 20, "max_queue": 1024}
-# Dedup keys older than the resume watermark minus this horizon can no longer come back from a gap backfill.
-DEDUP_HORIZON = timedelta(hours=1)
-DEDUP_PRUNE_AT = 50_000
-_CHECK_KEYS = "check ALPACA_API_KEY / ALPACA_API_SECRET"
+CHECK_KEYS = "check ALPACA_API_KEY / ALPACA_API_SECRET"
 
 
 class AlpacaCredentialsError(ValueError):
@@ -100,15 +89,15 @@ def news_to_payload(news: News) -> dict[str, Any]:
     }
 
 
-def _utc(ts: datetime) -> datetime:
+def utc(ts: datetime) -> datetime:
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 def _iso(ts: datetime) -> str:
-    return _utc(ts).isoformat().replace("+00:00", "Z")
+    return utc(ts).isoformat().replace("+00:00", "Z")
 
 
-def _normalise_symbols(symbols: Sequence[str] | None) -> tuple[str, ...]:
+def normalise_symbols(symbols: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(s.strip().upper() for s in symbols or () if s.strip()))
 
 
@@ -123,7 +112,7 @@ class _TimeoutSession(requests.Session):
         return super().request(*args, **kwargs)
 
 
-def _news_client(settings: Settings) -> NewsClient:
+def news_client(settings: Settings) -> NewsClient:
     key, secret = alpaca_credentials(settings)
     client = NewsClient(key, secret, url_override=settings.alpaca_data_url)
     client._session = _TimeoutSession()
@@ -131,7 +120,7 @@ def _news_client(settings: Settings) -> NewsClient:
 
 
 @dataclass
-class _NewsPager:
+class NewsPager:
     """Fetches historical news one page at a time, retrying transient failures with exponential backoff."""
 
     client: NewsClient
@@ -198,7 +187,7 @@ def _classify_api_error(exc: APIError) -> str:
     status = exc.status_code
     if status in (401, 403):
         # `from None`: the chained APIError carries the request, whose headers hold the key and secret.
-        raise AlpacaAuthError(f"Alpaca rejected the API credentials (HTTP {status}); {_CHECK_KEYS}") from None
+        raise AlpacaAuthError(f"Alpaca rejected the API credentials (HTTP {status}); {CHECK_KEYS}") from None
     if status is None or (status < 500 and status != 429):
         raise AlpacaRequestError(f"Alpaca news request rejected (HTTP {status}): {str(exc)[:300]}") from None
     return f"HTTP {status}"
@@ -226,7 +215,7 @@ class BackfillCursor:
 
 
 class _BackfillPartition(StatefulSourcePartition[RawRecord, BackfillCursor]):
-    def __init__(self, pager: _NewsPager, start: datetime, end: datetime, cursor: BackfillCursor):
+    def __init__(self, pager: NewsPager, start: datetime, end: datetime, cursor: BackfillCursor):
         self._pager = pager
         self._start = start
         self._end = end
@@ -244,7 +233,7 @@ class _BackfillPartition(StatefulSourcePartition[RawRecord, BackfillCursor]):
         return [
             RawRecord(origin="alpaca-rest", payload=news_to_payload(news))
             for news in page.data.get("news", [])
-            if self._start <= _utc(news.created_at) < self._end
+            if self._start <= utc(news.created_at) < self._end
         ]
 
     def snapshot(self) -> BackfillCursor:
@@ -270,9 +259,9 @@ class AlpacaBackfillSource(FixedPartitionedSource[RawRecord, BackfillCursor]):
     ):
         alpaca_credentials(settings)  # fail when the flow is built, not inside a worker
         self._settings = settings
-        self._symbols = _normalise_symbols(symbols)
+        self._symbols = normalise_symbols(symbols)
         self._retry = (retry_attempts, retry_base_s)
-        ranges = split_range(_utc(start), _utc(end), slices)
+        ranges = split_range(utc(start), utc(end), slices)
         # The key names the range too, so a resume after changing --start/--end starts fresh instead of mis-resuming.
         self._slices = {f"{i:03d}:{s.isoformat()}/{e.isoformat()}": (s, e) for i, (s, e) in enumerate(ranges)}
 
@@ -281,259 +270,5 @@ class AlpacaBackfillSource(FixedPartitionedSource[RawRecord, BackfillCursor]):
 
     def build_part(self, step_id: str, for_part: str, resume_state: BackfillCursor | None) -> _BackfillPartition:
         start, end = self._slices[for_part]
-        pager = _NewsPager(_news_client(self._settings), self._symbols, self._settings.alpaca_page_limit, *self._retry)
+        pager = NewsPager(news_client(self._settings), self._symbols, self._settings.alpaca_page_limit, *self._retry)
         return _BackfillPartition(pager, start, end, resume_state or BackfillCursor())
-
-
-# --- live stream -----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class StreamWatermark:
-    """Resume state of the stream: the newest `updated_at` emitted and the ids emitted at exactly that instant.
-
-    On resume, news created since `updated_at` is fetched again over REST; the listed ids are not re-emitted.
-    """
-
-    updated_at: datetime | None = None
-    ids: frozenset[str] = frozenset()
-
-    def advanced(self, article_id: str, updated_at: datetime) -> StreamWatermark:
-        if self.updated_at is None or updated_at > self.updated_at:
-            return StreamWatermark(updated_at, frozenset({article_id}))
-        if updated_at == self.updated_at:
-            return StreamWatermark(updated_at, self.ids | {article_id})
-        return self
-
-
-@dataclass(frozen=True, slots=True)
-class _Article:
-    news: News
-    origin: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Subscribed:
-    """The server acknowledged our subscription at `at`: a (re)connection is complete and live news flows again."""
-
-    at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class _GapFilled:
-    job: int
-
-
-@dataclass(frozen=True, slots=True)
-class _Failed:
-    error: Exception
-
-
-_Event = _Article | _Subscribed | _GapFilled | _Failed
-
-
-class _ObservedNewsStream(NewsDataStream):
-    """NewsDataStream that reports (re)subscriptions and fatal errors to a queue.
-
-    alpaca-py reconnects by itself (`_run_forever` retries with jittered exponential backoff) but tells nobody, and
-    it retries a rejected login forever. These two hooks are the only places that see both events.
-    """
-
-    def __init__(
-        self,
-        key: str,
-        secret: str,
-        url: str | None,
-        events: queue.SimpleQueue[_Event],
-        min_backoff_s: float,
-        max_backoff_s: float,
-    ):
-        super().__init__(key, secret, url_override=url, websocket_params=dict(STREAM_WEBSOCKET_PARAMS))
-        self._events = events
-        self._reconnect_min_backoff = min(min_backoff_s, max_backoff_s)
-        self._reconnect_max_backoff = max_backoff_s
-
-    async def _auth(self) -> None:
-        try:
-            await super()._auth()
-        except ValueError as exc:
-            # The server answers bad keys with [{"T": "error", "code": 402, "msg": "auth failed"}]; other auth-time
-            # errors (406 connection limit, 404 auth timeout) are worth alpaca-py's retry.
-            if str(exc).lower() == "auth failed":
-                error = AlpacaAuthError(f"Alpaca news stream rejected the API credentials (auth failed); {_CHECK_KEYS}")
-                self._events.put(_Failed(error))
-                await self.stop_ws()
-            raise
-
-    async def _dispatch(self, msg: dict[str, Any]) -> None:
-        kind = msg.get("T")
-        if kind == "subscription":
-            self._events.put(_Subscribed(datetime.now(UTC)))
-        elif kind == "error" and msg.get("code") in (405, 409):  # symbol limit / insufficient subscription
-            self._events.put(_Failed(AlpacaStreamError(f"Alpaca news stream: {msg.get('msg')} ({msg.get('code')})")))
-            await self.stop_ws()
-        await super()._dispatch(msg)
-
-    async def shutdown(self) -> None:
-        await self.stop_ws()
-        # Closing the socket wakes the pending recv() at once; stop_ws alone is only seen after its 5 s timeout.
-        await self.close()
-
-
-class _StreamPartition(StatefulSourcePartition[RawRecord, StreamWatermark]):
-    def __init__(
-        self,
-        settings: Settings,
-        symbols: tuple[str, ...],
-        resume: StreamWatermark | None,
-        min_backoff_s: float,
-        retry: tuple[int, float],
-    ):
-        key, secret = alpaca_credentials(settings)
-        self._batch_size = settings.batch_articles
-        self._events: queue.SimpleQueue[_Event] = queue.SimpleQueue()
-        self._mark = resume or StreamWatermark()
-        self._seen: dict[tuple[str, datetime], None] = dict.fromkeys((i, self._mark.updated_at) for i in self._mark.ids)
-        self._gaps: dict[int, StreamWatermark] = {}  # pending gap backfills and the watermark each starts from
-        self._job_ids = itertools.count()
-        self._closed = False
-        self._pager = _NewsPager(_news_client(settings), symbols, settings.alpaca_page_limit, *retry)
-        # Gap backfills run one at a time on daemon threads: an interrupted process must not wait for their retries.
-        self._gap_lock = threading.Lock()
-        self._stream = _ObservedNewsStream(
-            key, secret, settings.alpaca_stream_url, self._events, min_backoff_s, settings.stream_max_backoff_s
-        )
-        self._stream.subscribe_news(self._on_news, *(symbols or ("*",)))
-        self._thread = threading.Thread(target=self._stream.run, name="alpaca-news-stream", daemon=True)
-        self._thread.start()
-
-    async def _on_news(self, news: News) -> None:
-        self._events.put(_Article(news, "alpaca-stream"))
-
-    def next_batch(self) -> list[RawRecord]:
-        batch: list[RawRecord] = []
-        while len(batch) < self._batch_size:
-            try:
-                event = self._events.get_nowait()
-            except queue.Empty:
-                break
-            record = self._handle(event)
-            if record is not None:
-                batch.append(record)
-        if not batch and not self._thread.is_alive() and self._events.empty():
-            raise AlpacaStreamError("Alpaca news stream stopped unexpectedly")
-        if len(self._seen) > DEDUP_PRUNE_AT:
-            self._prune_seen()
-        return batch
-
-    def next_awake(self) -> datetime | None:
-        return None if not self._events.empty() else datetime.now(UTC) + STREAM_POLL
-
-    def _handle(self, event: _Event) -> RawRecord | None:
-        match event:
-            case _Article(news, origin):
-                return self._accept(news, origin)
-            case _Subscribed(at):
-                self._on_subscribed(at)
-            case _GapFilled(job):
-                self._gaps.pop(job, None)
-            case _Failed(error):
-                raise error
-        return None
-
-    def _accept(self, news: News, origin: str) -> RawRecord | None:
-        # The same article can arrive twice: from a gap backfill and live, or live once per subscribed symbol it
-        # mentions (alpaca-py calls the handler for each). A new `updated_at` is a new version and passes.
-        key = (str(news.id), _utc(news.updated_at))
-        if key in self._seen:
-            return None
-        self._seen[key] = None
-        self._mark = self._mark.advanced(*key)
-        return RawRecord(origin=origin, payload=news_to_payload(news))
-
-    def _on_subscribed(self, at: datetime) -> None:
-        if self._mark.updated_at is None:
-            # First connection of a fresh stream: nothing missed yet, but a later outage needs a lower bound. News
-            # after the ack arrives live, and is queued behind this event, so it can only move the mark up.
-            self._mark = StreamWatermark(at)
-            return
-        # Reconnected, or resumed from a snapshot: the subscription is live again, so REST covers everything since
-        # the watermark up to now and the stream everything after; duplicates in the overlap are dropped.
-        job = next(self._job_ids)
-        self._gaps[job] = self._mark
-        threading.Thread(
-            target=self._fill_gap, args=(job, self._mark.updated_at), name="alpaca-news-gap", daemon=True
-        ).start()
-
-    def _fill_gap(self, job: int, since: datetime) -> None:
-        with self._gap_lock:
-            self._fill_gap_locked(job, since)
-
-    def _fill_gap_locked(self, job: int, since: datetime) -> None:
-        try:
-            for page in self._pager.pages(since, None):  # no `end`: the API defaults it to its own "now"
-                if self._pager.stopped.is_set():
-                    return
-                for news in page:
-                    self._events.put(_Article(news, "alpaca-rest"))
-            self._events.put(_GapFilled(job))
-        except Exception as exc:  # handed to next_batch, which raises it in the dataflow
-            self._events.put(_Failed(exc))
-
-    def snapshot(self) -> StreamWatermark:
-        # While a gap backfill is running the watermark may have moved past news it has not delivered yet.
-        return self._gaps[min(self._gaps)] if self._gaps else self._mark
-
-    def _prune_seen(self) -> None:
-        floor = self.snapshot().updated_at
-        if floor is not None:
-            self._seen = {k: None for k in self._seen if k[1] >= floor - DEDUP_HORIZON}
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        deadline = time.monotonic() + 5
-        while self._thread.is_alive() and time.monotonic() < deadline:
-            loop = self._stream._loop
-            if loop is not None and loop.is_running():
-                # The loop may be closing under us; the join below tells whether the thread is done.
-                with contextlib.suppress(Exception):
-                    asyncio.run_coroutine_threadsafe(self._stream.shutdown(), loop).result(timeout=1)
-            self._thread.join(timeout=0.05)
-        self._pager.close()
-
-
-class AlpacaStreamSource(FixedPartitionedSource[RawRecord, StreamWatermark]):
-    """Live news from Alpaca's websocket (one partition); gaps after reconnects or restarts are refilled over REST."""
-
-    PART = "alpaca-news-stream"
-
-    def __init__(
-        self,
-        settings: Settings,
-        symbols: Sequence[str] | None = None,
-        *,
-        reconnect_min_backoff_s: float = 1.0,
-        retry_attempts: int = 5,
-        retry_base_s: float = 0.5,
-    ):
-        alpaca_credentials(settings)
-        self._settings = settings
-        self._symbols = _normalise_symbols(symbols)
-        self._min_backoff_s = reconnect_min_backoff_s
-        self._retry = (retry_attempts, retry_base_s)
-        self._parts: list[_StreamPartition] = []
-
-    def list_parts(self) -> list[str]:
-        return [self.PART]
-
-    def build_part(self, step_id: str, for_part: str, resume_state: StreamWatermark | None) -> _StreamPartition:
-        part = _StreamPartition(self._settings, self._symbols, resume_state, self._min_backoff_s, self._retry)
-        self._parts.append(part)
-        return part
-
-    def close(self) -> None:
-        """Stop every partition built by this source (bytewax only closes partitions of finished dataflows)."""
-        for part in self._parts:
-            part.close()
