@@ -54,13 +54,32 @@ def main() -> None:
         settings = Settings(home=Path(tmp) / "home")
         embedder = get_embedder(settings.embedding_model, settings.embedding_device)
         # The chunks the pipeline will embed, made by the same pure transforms (not timed).
+        steps: dict[str, float] = {}
+        t0 = time.perf_counter()
         articles = [validate_record(RawRecord("bench", line), settings.max_article_bytes) for line in lines]
+        steps["validate_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
         cleaned = [
             c for a in articles if isinstance(a, NewsArticle) for c in [clean_article(a)] if isinstance(c, CleanArticle)
         ]
+        steps["clean_s"] = time.perf_counter() - t0
         spec = ChunkSpec(settings.chunk_tokens, settings.chunk_overlap, embedder.max_seq_length)
-        texts = [c.text for ca in chunk_articles(cleaned, embedder.tokenizer, spec) for c in ca.chunks]
+        t0 = time.perf_counter()
+        chunked = []
+        for b in range(0, len(cleaned), settings.batch_articles):  # as the dataflow does: one call per micro-batch
+            chunked += chunk_articles(cleaned[b : b + settings.batch_articles], embedder.tokenizer, spec)
+        steps["chunk_s"] = time.perf_counter() - t0
+        texts = [c.text for ca in chunked for c in ca.chunks]
         embedder.encode(texts[:256], batch_size=settings.embed_batch_size)  # warm-up
+
+        # Why micro-batches are large: encode sorts one call's texts by length, so small calls pad more.
+        sample = texts[:1280]
+        calls = {}
+        for per_call in (64, 256, len(sample)):
+            t0 = time.perf_counter()
+            for b in range(0, len(sample), per_call):
+                embedder.encode(sample[b : b + per_call], batch_size=settings.embed_batch_size)
+            calls[f"encode_{len(sample)}_in_calls_of_{per_call}_s"] = round(time.perf_counter() - t0, 2)
 
         t0 = time.perf_counter()
         embedder._model.encode(
@@ -96,6 +115,9 @@ def main() -> None:
         "pipeline_articles_per_s": round(stats.articles_ok / pipe_s, 1),
         "pipeline_chunks_per_s": round(stats.chunks / pipe_s, 1),
         "ratio_pipeline_to_raw": round((stats.chunks / pipe_s) / (len(texts) / raw_s), 3),
+        "batch_articles": settings.batch_articles,
+        **{k: round(v, 2) for k, v in steps.items()},
+        **calls,
         "points_in_store": points,
         "quarantined": stats.quarantined,
     }

@@ -77,7 +77,7 @@ def test_reingesting_same_file_changes_nothing(tmp_path, settings):
     assert open_store(settings).count() == points
 
 
-def test_update_replaces_old_chunks_and_older_version_is_ignored(tmp_path, settings, tokenizer):
+def test_update_replaces_old_chunks_and_older_version_is_ignored(tmp_path, settings, tokenizer, embedder):
     rows = make_articles(10, long_every=2)
     long_one = next(r for r in rows if len(r["content"]) > 5000)
     ingest(settings, write_jsonl(tmp_path / "v1.jsonl", rows))
@@ -95,15 +95,11 @@ def test_update_replaces_old_chunks_and_older_version_is_ignored(tmp_path, setti
     store = open_store(settings)
     assert store.count() == expected_points([*rows, shorter], tokenizer, settings) < before
     hits = [
-        h for h in store.search(store_vector(settings, "Correction figure"), 50) if h.article_id == str(shorter["id"])
+        h
+        for h in store.search(embedder.encode(["Correction figure"])[0].tolist(), 50)
+        if h.article_id == str(shorter["id"])
     ]
     assert len(hits) == 1 and "Correction" in hits[0].text
-
-
-def store_vector(settings, text):
-    from finassist.embed import get_embedder
-
-    return get_embedder().encode([text])[0].tolist()
 
 
 def test_gzip_replay_and_two_workers_give_the_same_store(tmp_path, settings, home):

@@ -138,10 +138,6 @@ class Chunk:
     index: int
     text: str
 
-    @property
-    def point_id(self) -> str:
-        return point_id(self.article_id, self.index)
-
 
 def point_id(article_id: str, index: int) -> str:
     return str(uuid.uuid5(POINT_NAMESPACE, f"{article_id}:{index}"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -260,7 +261,7 @@ def run_flow(
         if reporter is not None:
             reporter.join()
     if not process_id:
-        _clear_recovery(recovery)
+        shutil.rmtree(recovery, ignore_errors=True)
     return stats
 
 
@@ -291,12 +292,6 @@ def _recovery_dir(settings: Settings, job: str) -> Path:
     init_db_dir(root, 1)
     ready.touch()
     return root
-
-
-def _clear_recovery(root: Path) -> None:
-    import shutil
-
-    shutil.rmtree(root, ignore_errors=True)
 
 
 def job_key(kind: str, parts: Iterable[str], settings: Settings) -> str:
