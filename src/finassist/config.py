@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,6 +65,52 @@ class Settings(BaseSettings):
     alpaca_page_limit: int = Field(50, ge=1, le=50, description="Articles per REST page (Alpaca's max is 50).")
     stream_max_backoff_s: float = Field(30.0, gt=0)
 
+    # --- LLM (shared by training and serving) ---------------------------------------------------
+    llm_backend: Literal["transformers", "openai"] = Field(
+        "transformers", description="In-process transformers(+peft) or any OpenAI-compatible endpoint."
+    )
+    llm_model: str = Field(
+        "", description="HF model id or local path (transformers) / served model name (openai); empty = packaged "
+        "SmolLM2-135M-Instruct."
+    )
+    llm_adapter: str = Field("", description="LoRA adapter folder to load on the base model; empty = none.")
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://vllm:8000/v1.")
+    llm_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("FINASSIST_LLM_API_KEY", "OPENAI_API_KEY")
+    )
+    llm_tokenizer: str = Field("", description="Tokenizer for exact prompt budgets with a remote model (optional).")
+    llm_context_tokens: int | None = Field(
+        None, ge=256, description="Context window; default: the model's own (remote: 8192)."
+    )
+    models_dir: Path | None = Field(
+        None, description="Converted base models; default FINASSIST_HOME/models (share one copy between homes)."
+    )
+    llm_device: str = Field("auto", description="auto = cuda when available, else cpu.")
+    llm_load_in_4bit: bool | None = Field(None, description="bitsandbytes NF4; default: on with CUDA, off on CPU.")
+    max_new_tokens: int = Field(256, ge=1, le=4096, description="Default answer length in tokens.")
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 = greedy decoding.")
+    generation_timeout_s: float = Field(120.0, gt=0, description="Wall-clock budget for one answer.")
+
+    # --- RAG -------------------------------------------------------------------------------------
+    retrieval_k: int = Field(4, ge=1, le=20, description="News articles put in the prompt.")
+    recency_half_life_hours: float = Field(
+        72.0, gt=0, description="Recency preference: a story this old gets half the fresh-news bonus."
+    )
+    recency_weight: float = Field(0.1, ge=0.0, le=1.0, description="Fresh-news bonus added to the cosine score.")
+    symbol_aliases: Path | None = Field(None, description="JSON {name: ticker} extending the built-in aliases.")
+
+    # --- serving ---------------------------------------------------------------------------------
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8000, ge=1, le=65535)
+    api_key: SecretStr | None = Field(None, description="Bearer key required on /v1/* when set.")
+    api_max_concurrency: int = Field(1, ge=1, le=256, description="Answers generated at once.")
+    api_max_queue: int = Field(8, ge=0, le=10_000, description="Requests waiting beyond that; more get 503.")
+    api_max_body_bytes: int = Field(65_536, ge=1_024, description="Larger request bodies get 413.")
+
+    # --- monitoring ------------------------------------------------------------------------------
+    mlflow_uri: str | None = Field(None, description="MLflow tracking URI; unset = sqlite under FINASSIST_HOME.")
+    tracing: bool = Field(True, description="Trace every request (prompt, hits, answer, tokens) to MLflow.")
+
     @model_validator(mode="after")
     def _check_overlap(self) -> Settings:
         if self.chunk_overlap >= self.chunk_tokens // 2:
@@ -82,3 +129,15 @@ class Settings(BaseSettings):
     @property
     def recovery_dir(self) -> Path:
         return self.home / "recovery"
+
+    @property
+    def models_path(self) -> Path:
+        return self.models_dir or self.home / "models"
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.mlflow_uri or f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.home / "mlartifacts"

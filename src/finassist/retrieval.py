@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from finassist.domain import Hit
 from finassist.embed import Embedder
@@ -18,6 +18,19 @@ def best_per_article(hits: list[Hit], k: int) -> list[Hit]:
         if hit.article_id not in best or hit.score > best[hit.article_id].score:
             best[hit.article_id] = hit
     return sorted(best.values(), key=lambda h: h.score, reverse=True)[:k]
+
+
+def prefer_recent(hits: list[Hit], now: datetime, weight: float, half_life_hours: float) -> list[Hit]:
+    """Re-rank by cosine score + a freshness bonus: `weight` for a story published now, halving every
+    `half_life_hours`. Scores stay the similarity; only the order changes."""
+    if weight <= 0:
+        return list(hits)
+
+    def boosted(hit: Hit) -> float:
+        age_h = max(0.0, (now - hit.created_at).total_seconds() / 3600)
+        return hit.score + weight * 0.5 ** (age_h / half_life_hours)
+
+    return sorted(hits, key=boosted, reverse=True)
 
 
 class Retriever:
@@ -52,3 +65,17 @@ class Retriever:
             if len(best) >= k or len(hits) < limit or limit >= MAX_FETCH:
                 return best
             limit = min(limit * 4, MAX_FETCH)
+
+    def retrieve_recent(
+        self,
+        query: str,
+        k: int,
+        weight: float,
+        half_life_hours: float,
+        symbols: list[str] | tuple[str, ...] = (),
+        since: datetime | None = None,
+        now: datetime | None = None,
+    ) -> list[Hit]:
+        """Top-k articles with a preference for fresh news: 3k candidates by similarity, re-ranked by recency."""
+        candidates = self.retrieve(query, k * 3 if weight > 0 else k, symbols, since)
+        return prefer_recent(candidates, now or datetime.now(UTC), weight, half_life_hours)[:k]

@@ -1,0 +1,250 @@
+"""The RAG chain, as LangChain core runnables: retrieve fresh news → build the prompt → generate (streaming).
+
+    question (+ about me, history, symbols, since) ─► retrieve ─► prompt ─► generate ─► answer + sources
+
+Stateless: the chat history comes with every request. The chain records what each step saw and how long it took
+(`RunRecord`), which the monitor turns into a trace; the chain itself knows nothing about MLflow.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda, RunnablePassthrough
+from pydantic import BaseModel, Field
+
+from finassist.config import Settings
+from finassist.domain import Hit
+from finassist.inference.symbols import symbols_in
+from finassist.llm import LLM, Generation, GenerationParams
+from finassist.prompt import ChatTurn, Prompt, fit_prompt
+from finassist.retrieval import Retriever
+
+
+class Turn(BaseModel):
+    role: str = Field(pattern="^(user|assistant)$")
+    content: str = Field(max_length=8_000)
+
+
+class AskInput(BaseModel):
+    question: str = Field(min_length=1, max_length=2_000)
+    about_me: str = Field("", max_length=2_000)
+    history: list[Turn] = Field(default_factory=list, max_length=40)
+    symbols: list[str] | None = Field(None, max_length=20)
+    since: datetime | None = None
+    k: int | None = Field(None, ge=1, le=20)
+    max_new_tokens: int | None = Field(None, ge=1, le=4_096)
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+
+
+class Source(BaseModel):
+    rank: int
+    article_id: str
+    headline: str
+    url: str
+    created_at: datetime
+    symbols: list[str]
+    score: float
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class Answer(BaseModel):
+    answer: str
+    sources: list[Source]
+    model: str
+    adapter: str | None
+    prompt_version: str
+    usage: Usage
+    latency_ms: float
+    finish_reason: str
+    symbols: list[str] = Field(description="The ticker filter applied (given, or named in the question).")
+    notes: list[str] = Field(default_factory=list)
+
+
+@dataclass
+class Step:
+    name: str
+    start_ns: int
+    end_ns: int = 0
+
+
+@dataclass
+class RunRecord:
+    """What one request went through, step by step: the monitor's raw material."""
+
+    request: AskInput
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    start_ns: int = field(default_factory=time.time_ns)
+    steps: list[Step] = field(default_factory=list)
+    hits: list[Hit] = field(default_factory=list)
+    prompt: Prompt | None = None
+    generation: Generation | None = None
+    symbols: list[str] = field(default_factory=list)  # the ticker filter applied
+    notes: list[str] = field(default_factory=list)
+    answer: Answer | None = None
+    error: str | None = None
+
+    def step(self, name: str) -> Step:
+        self.steps.append(Step(name, time.time_ns()))
+        return self.steps[-1]
+
+
+def sources_of(hits: list[Hit]) -> list[Source]:
+    return [
+        Source(
+            rank=i,
+            article_id=h.article_id,
+            headline=h.headline,
+            url=h.url,
+            created_at=h.created_at,
+            symbols=h.symbols,
+            score=round(h.score, 4),
+        )
+        for i, h in enumerate(hits, 1)
+    ]
+
+
+class RAGChain:
+    def __init__(
+        self,
+        retriever: Retriever,
+        llm: LLM,
+        settings: Settings,
+        aliases: dict[str, str],
+        on_finish: Callable[[RunRecord], None] | None = None,
+    ):
+        self.retriever = retriever
+        self.llm = llm
+        self.settings = settings
+        self.aliases = aliases
+        self.on_finish = on_finish
+        # Serving builds prompts with the template version the adapter was trained with (or the current one).
+        self.prompt_version = llm.info.prompt_version
+        self.runnable: Runnable = (
+            RunnablePassthrough.assign(hits=RunnableLambda(self._retrieve, name="retrieve"))
+            | RunnablePassthrough.assign(prompt=RunnableLambda(self._prompt, name="prompt"))
+            | RunnableGenerator(self._generate, name="generate")
+        )
+
+    # --- the three steps -------------------------------------------------------------------------
+    def _retrieve(self, state: dict[str, Any]) -> list[Hit]:
+        req: AskInput = state["request"]
+        record: RunRecord = state["record"]
+        step = record.step("retrieve")
+        k = req.k or self.settings.retrieval_k
+        given = req.symbols is not None
+        symbols = [s.strip().upper() for s in req.symbols or [] if s.strip()] if given else symbols_in(
+            req.question, self.aliases
+        )
+        record.symbols = symbols
+
+        def search(symbols: list[str]) -> list[Hit]:
+            return self.retriever.retrieve_recent(
+                req.question,
+                k,
+                self.settings.recency_weight,
+                self.settings.recency_half_life_hours,
+                symbols=symbols,
+                since=req.since,
+            )
+
+        hits = search(symbols)
+        if not hits and symbols and not given:
+            # A name in the question is a hint, not a demand: no news under that ticker, so search everything.
+            record.notes.append(f"no news tagged {','.join(symbols)}; searched all news")
+            record.symbols = []
+            hits = search([])
+        record.hits = hits
+        step.end_ns = time.time_ns()
+        return hits
+
+    def _prompt(self, state: dict[str, Any]) -> Prompt:
+        req: AskInput = state["request"]
+        record: RunRecord = state["record"]
+        step = record.step("prompt")
+        max_new = req.max_new_tokens or self.settings.max_new_tokens
+        budget = self.llm.info.context_window - max_new
+        prompt = fit_prompt(
+            req.question,
+            state["hits"],
+            self.llm.count_tokens,
+            budget,
+            about_me=req.about_me,
+            history=[ChatTurn(t.role, t.content) for t in req.history],
+            version=self.prompt_version,
+        )
+        if prompt.dropped_context or prompt.dropped_turns:
+            record.notes.append(
+                f"trimmed to fit the context: {prompt.dropped_context} news, {prompt.dropped_turns} history turns"
+            )
+        record.prompt = prompt
+        step.end_ns = time.time_ns()
+        return prompt
+
+    def _generate(self, states: Iterator[dict[str, Any]]) -> Iterator[str | Answer]:
+        # Upstream steps stream their output as partial dicts (the passthrough first, then each assigned key).
+        state: dict[str, Any] = {}
+        for chunk in states:
+            state.update(chunk)
+        req: AskInput = state["request"]
+        record: RunRecord = state["record"]
+        prompt: Prompt = state["prompt"]
+        step = record.step("generate")
+        params = GenerationParams(
+            max_new_tokens=req.max_new_tokens or self.settings.max_new_tokens,
+            temperature=self.settings.temperature if req.temperature is None else req.temperature,
+            timeout_s=self.settings.generation_timeout_s,
+        )
+        generation = None
+        for item in self.llm.stream(prompt.messages, params):
+            if isinstance(item, Generation):
+                generation = item
+            else:
+                yield item
+        assert generation is not None
+        step.end_ns = time.time_ns()
+        record.generation = generation
+        info = self.llm.info
+        yield Answer(
+            answer=generation.text,
+            sources=sources_of(prompt.context),
+            model=info.model,
+            adapter=info.adapter,
+            prompt_version=prompt.version,
+            usage=Usage(prompt_tokens=generation.prompt_tokens, completion_tokens=generation.completion_tokens),
+            latency_ms=round((time.time_ns() - record.start_ns) / 1e6, 1),
+            finish_reason=generation.finish_reason,
+            symbols=record.symbols,
+            notes=record.notes,
+        )
+
+    # --- entry points ----------------------------------------------------------------------------
+    def stream(self, request: AskInput) -> Iterator[str | Answer]:
+        """Answer text pieces as generated, then the `Answer` (whole text, sources, usage)."""
+        record = RunRecord(request)
+        try:
+            for item in self.runnable.stream({"request": request, "record": record}):
+                if isinstance(item, Answer):
+                    record.answer = item
+                yield item
+        except BaseException as exc:
+            record.error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, GeneratorExit) else "client gone"
+            raise
+        finally:
+            if self.on_finish is not None:
+                self.on_finish(record)
+
+    def ask(self, request: AskInput) -> Answer:
+        for item in self.stream(request):
+            if isinstance(item, Answer):
+                return item
+        raise RuntimeError("the chain ended without an answer")

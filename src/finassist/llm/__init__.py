@@ -1,0 +1,55 @@
+"""The LLM port and its backends; `open_llm(settings)` builds the configured one."""
+
+from __future__ import annotations
+
+from finassist.config import Settings
+from finassist.llm.base import (
+    LLM,
+    Generation,
+    GenerationParams,
+    LLMError,
+    LLMTimeoutError,
+    LLMUnavailableError,
+    Message,
+    ModelInfo,
+)
+
+__all__ = [
+    "LLM",
+    "Generation",
+    "GenerationParams",
+    "LLMError",
+    "LLMTimeoutError",
+    "LLMUnavailableError",
+    "Message",
+    "ModelInfo",
+    "open_llm",
+]
+
+
+def open_llm(settings: Settings, adapter: str | None = None, adapter_label: str | None = None) -> LLM:
+    """The configured LLM; `adapter` (a LoRA folder) overrides FINASSIST_LLM_ADAPTER."""
+    adapter = adapter if adapter is not None else settings.llm_adapter
+    if settings.llm_backend == "openai":
+        from finassist.llm.remote import OpenAICompatibleLLM
+
+        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+        return OpenAICompatibleLLM(
+            base_url=settings.llm_base_url,
+            model=settings.llm_model,
+            api_key=key,
+            context_window=settings.llm_context_tokens or 8192,
+            tokenizer=settings.llm_tokenizer,
+            adapter=adapter or None,
+        )
+    from finassist.llm.local import TransformersLLM
+
+    return TransformersLLM(
+        model=settings.llm_model,
+        adapter=adapter or None,
+        models_dir=settings.models_path,
+        device=settings.llm_device,
+        load_in_4bit=settings.llm_load_in_4bit,
+        context_window=settings.llm_context_tokens,
+        adapter_label=adapter_label,
+    )

