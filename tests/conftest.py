@@ -18,6 +18,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+# The packaged LLM is converted from GGUF once (~25 s) and shared by every test and CLI subprocess.
+os.environ.setdefault("FINASSIST_MODELS_DIR", str(Path(__file__).resolve().parents[1] / ".cache" / "models"))
+# MLflow writes traces asynchronously; tests read them right after a request.
+os.environ.setdefault("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")
 
 
 def article(article_id: Any = 1, **overrides: Any) -> dict[str, Any]:
@@ -97,3 +101,12 @@ def tokenizer():
     tok.no_truncation()
     tok.no_padding()
     return tok
+
+
+@pytest.fixture(scope="session")
+def llm():
+    """The packaged SmolLM2-135M-Instruct on the transformers backend, loaded once per session."""
+    from finassist.config import Settings
+    from finassist.llm import open_llm
+
+    return open_llm(Settings())

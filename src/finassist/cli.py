@@ -335,10 +335,6 @@ def store_reset(
     _emit({"dropped": settings.collection}, as_json, f"dropped {settings.collection}")
 
 
-if __name__ == "__main__":
-    app()
-
-
 def _pipeline_in_background(source, settings, job: str):
     """The streaming feature pipeline as a background task of the API process: the embedded store can be open in
     one process only, so the pipeline that keeps it fresh runs beside the API that reads it."""
@@ -456,3 +452,7 @@ def ask(
         f"{answer.usage.prompt_tokens}+{answer.usage.completion_tokens} tokens, {answer.latency_ms / 1000:.1f} s)",
         err=True,
     )
+
+
+if __name__ == "__main__":
+    app()
