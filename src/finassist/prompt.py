@@ -29,10 +29,13 @@ Answer briefly and factually, taking the user's profile into account."""
 
 NO_NEWS = "(no news matched this question)"
 
-# Control tokens of common chat templates (<|im_start|>, <|eot_id|>, [INST], <start_of_turn>...) and our own tags.
+# Control tokens of common chat templates (<|im_start|>, <|eot_id|>, [INST], <start_of_turn>...) and our own tags,
+# including their look-alikes ("< /news>", an unclosed "</news").
 _CONTROL = re.compile(
-    r"<\|[^<>|]{0,40}\|>|\[/?INST\]|<</?SYS>>|<(?:start|end)_of_turn>|</?s>|</?\s*news\b[^>]{0,200}>", re.IGNORECASE
+    r"<\|[^<>|]{0,40}\|>|\[/?INST\]|<</?SYS>>|<(?:start|end)_of_turn>|</?s>|<\s{0,8}/?\s{0,8}news\b(?:[^<>]{0,200}>)?",
+    re.IGNORECASE,
 )
+_TAG_START = re.compile(r"<(?=\s{0,8}/?\s{0,8}news\b)", re.IGNORECASE)
 
 
 class Turn(Protocol):
@@ -48,7 +51,9 @@ class ChatTurn:
 
 def neutralize(text: str) -> str:
     """Untrusted text with chat-control tokens and <news> tags removed, so it cannot open a new role or block."""
-    return _CONTROL.sub(" ", text).strip()
+    text = _CONTROL.sub(" ", text)  # a space: no removal can join two halves into a special token
+    # Removing a tag may still leave a look-alike ("<</news>news>" -> "< news>"): escape what is left, XML-style.
+    return _TAG_START.sub("&lt;", text).strip()
 
 
 def format_news(rank: int, hit: Hit) -> str:

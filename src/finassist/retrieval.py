@@ -25,9 +25,17 @@ def prefer_recent(hits: list[Hit], now: datetime, weight: float, half_life_hours
     `half_life_hours`. Scores stay the similarity; only the order changes."""
     if weight <= 0:
         return list(hits)
+    if half_life_hours <= 0:
+        raise ValueError("half_life_hours must be positive")
+
+    def utc(ts: datetime) -> datetime:
+        # A naive time (a hand-built Hit, a caller's `now`) is UTC, as everywhere here; mixing them would raise.
+        return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts
+
+    now = utc(now)
 
     def boosted(hit: Hit) -> float:
-        age_h = max(0.0, (now - hit.created_at).total_seconds() / 3600)
+        age_h = max(0.0, (now - utc(hit.created_at)).total_seconds() / 3600)
         return hit.score + weight * 0.5 ** (age_h / half_life_hours)
 
     return sorted(hits, key=boosted, reverse=True)

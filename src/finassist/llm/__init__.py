@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from finassist.config import Settings
 from finassist.llm.base import (
+    ADAPTER_META,
     LLM,
     Generation,
     GenerationParams,
@@ -12,9 +15,11 @@ from finassist.llm.base import (
     LLMUnavailableError,
     Message,
     ModelInfo,
+    read_adapter_meta,
 )
 
 __all__ = [
+    "ADAPTER_META",
     "LLM",
     "Generation",
     "GenerationParams",
@@ -24,6 +29,7 @@ __all__ = [
     "Message",
     "ModelInfo",
     "open_llm",
+    "read_adapter_meta",
 ]
 
 
@@ -34,13 +40,16 @@ def open_llm(settings: Settings, adapter: str | None = None, adapter_label: str 
         from finassist.llm.remote import OpenAICompatibleLLM
 
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+        # The endpoint serves the adapter; a local copy of its folder says which prompt version it was trained with.
+        meta = read_adapter_meta(Path(adapter)) if adapter and Path(adapter).is_dir() else {}
         return OpenAICompatibleLLM(
             base_url=settings.llm_base_url,
             model=settings.llm_model,
             api_key=key,
             context_window=settings.llm_context_tokens or 8192,
             tokenizer=settings.llm_tokenizer,
-            adapter=adapter or None,
+            adapter=(adapter_label or adapter) if adapter else None,
+            prompt_version=meta.get("prompt_version"),
         )
     from finassist.llm.local import TransformersLLM
 

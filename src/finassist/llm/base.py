@@ -6,12 +6,18 @@ chat template, a remote one sends them as they are.
 
 from __future__ import annotations
 
+import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from finassist.prompt import get_template
 
 Message = dict[str, str]
+
+ADAPTER_META = "finassist.json"  # written next to a trained adapter: base model, prompt version, dataset version
 
 
 class LLMError(RuntimeError):
@@ -82,3 +88,24 @@ class LLM(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (optional)."""
+
+
+def read_adapter_meta(adapter_dir: Path) -> dict:
+    """The training record next to an adapter ({} when there is none); its prompt version must be one we know."""
+    path = adapter_dir / ADAPTER_META
+    if not path.is_file():
+        return {}
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise LLMError(f"unreadable adapter metadata {path}: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise LLMError(f"adapter metadata {path} must be a JSON object")
+    version = meta.get("prompt_version")
+    if version is not None:
+        # Fail at load, not on every request: serving must build prompts with the version the adapter learned.
+        try:
+            get_template(version)
+        except ValueError as exc:
+            raise LLMError(f"adapter {adapter_dir}: {exc}") from None
+    return meta

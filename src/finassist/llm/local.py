@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import importlib.util
-import json
 import logging
 import shutil
 import threading
@@ -27,13 +26,21 @@ from transformers import (
     TextIteratorStreamer,
 )
 
-from finassist.llm.base import LLM, Generation, GenerationParams, LLMError, LLMTimeoutError, Message, ModelInfo
+from finassist.llm.base import (
+    LLM,
+    Generation,
+    GenerationParams,
+    LLMError,
+    LLMTimeoutError,
+    Message,
+    ModelInfo,
+    read_adapter_meta,
+)
 
 log = logging.getLogger(__name__)
 
 PACKAGED_MODEL = "SmolLM2-135M-Instruct"
 PACKAGED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-ADAPTER_META = "finassist.json"  # written next to a trained adapter: base model, prompt version, dataset version
 
 
 def packaged_gguf() -> Path:
@@ -76,16 +83,6 @@ def packaged_model_dir(models_dir: Path) -> Path:
     return target
 
 
-def read_adapter_meta(adapter_dir: Path) -> dict:
-    path = adapter_dir / ADAPTER_META
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise LLMError(f"unreadable adapter metadata {path}: {exc}") from exc
-
-
 class _StopWhen(StoppingCriteria):
     """Stops generation on cancel (client gone) or past the deadline."""
 
@@ -115,21 +112,23 @@ class TransformersLLM(LLM):
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = device
+        # Check the adapter before loading the base model: a wrong path should fail in milliseconds.
+        adapter_dir = Path(adapter) if adapter else None
+        prompt_version = None
+        if adapter_dir is not None:
+            if not (adapter_dir / "adapter_config.json").is_file():
+                raise LLMError(f"{adapter_dir} is not a LoRA adapter folder (no adapter_config.json)")
+            prompt_version = read_adapter_meta(adapter_dir).get("prompt_version")
         source = model or str(packaged_model_dir(models_dir))
         base_name = model or PACKAGED_MODEL
         self.tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(source)
         if not getattr(self.tokenizer, "chat_template", None):
             raise LLMError(f"{base_name} has no chat template; use an instruct/chat model")
         self.model = self._load_model(source, device, load_in_4bit)
-        prompt_version = None
-        if adapter:
-            adapter_dir = Path(adapter)
-            if not (adapter_dir / "adapter_config.json").is_file():
-                raise LLMError(f"{adapter_dir} is not a LoRA adapter folder (no adapter_config.json)")
+        if adapter_dir is not None:
             from peft import PeftModel
 
             self.model = PeftModel.from_pretrained(self.model, str(adapter_dir))
-            prompt_version = read_adapter_meta(adapter_dir).get("prompt_version")
         self.model.eval()
         window = context_window or getattr(self.model.config, "max_position_embeddings", None) or 2048
         self.info = ModelInfo(
@@ -176,6 +175,7 @@ class TransformersLLM(LLM):
         stop = _StopWhen(cancel, deadline)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         sample = params.temperature > 0
+        pad_id = self.tokenizer.pad_token_id
         kwargs = {
             "input_ids": input_ids,
             "attention_mask": torch.ones_like(input_ids),
@@ -186,7 +186,7 @@ class TransformersLLM(LLM):
             "top_k": None,
             "stopping_criteria": StoppingCriteriaList([stop]),
             "streamer": streamer,
-            "pad_token_id": self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+            "pad_token_id": self.tokenizer.eos_token_id if pad_id is None else pad_id,  # 0 is a valid id
         }
         result: dict = {}
 
