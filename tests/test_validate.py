@@ -39,6 +39,8 @@ def test_valid_line_becomes_article_with_utc_times_and_string_id():
         (json.dumps(article(1, symbols=["not a ticker!"])), "ticker"),
         (json.dumps(article(True)), "id"),
         (json.dumps(article(-5)), "id"),
+        (json.dumps(article(1, url="javascript:alert(1)")), "url must be an http(s) URL"),
+        (json.dumps(article(1, url="data:text/html,<b>x</b>")), "url must be an http(s) URL"),
         (json.dumps(article(1, created_at="2026-09-02T00:00:00Z", updated_at="2026-09-01T00:00:00Z")), "before"),
     ],
 )

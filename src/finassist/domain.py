@@ -49,6 +49,14 @@ class NewsArticle(BaseModel):
     def _none_to_empty(cls, value: Any) -> Any:
         return "" if value is None else value
 
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        # Clients render it as a link: anything but http(s) (javascript:, data:) is refused, not passed on.
+        if value and not re.match(r"^https?://\S+$", value, flags=re.IGNORECASE):
+            raise ValueError("url must be an http(s) URL")
+        return value
+
     @field_validator("symbols", mode="before")
     @classmethod
     def _normalise_symbols(cls, value: Any) -> Any:
