@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/finassist ingest file data/sample_news.jsonl
 	$(BIN)/finassist store info
-	$(BIN)/finassist retrieve "Which company raised its full-year guidance?" --k 3
+	$(BIN)/finassist serve --ask "Which company raised its revenue outlook, and by how much?"
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

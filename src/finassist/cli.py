@@ -88,8 +88,8 @@ def _setup_logging() -> None:
     logging.basicConfig(stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    # MLflow announces migrations and queue flushes at INFO; ours are the logs users asked for.
-    logging.getLogger("mlflow").setLevel(max(logging.getLevelName(level), logging.WARNING))
+    # MLflow announces migrations and queue flushes at INFO (it configures its logger itself, from this variable).
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
 
 def _run_ingest(source, settings, job: str, as_json: bool, workers, process_id, addresses) -> None:
@@ -352,6 +352,40 @@ def _pipeline_in_background(source, settings, job: str):
     return run
 
 
+def _ask_once_ready(url: str, question: str, settings):
+    """Once the server is ready, ask it one question over HTTP, like any client, and print the answer."""
+
+    def run() -> None:
+        import time
+
+        import httpx
+
+        headers = {"Authorization": f"Bearer {settings.api_key.get_secret_value()}"} if settings.api_key else {}
+        while True:  # the socket opens after startup, the model loads after that
+            try:
+                if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        try:
+            r = httpx.post(f"{url}/v1/ask", json={"question": question}, headers=headers, timeout=300)
+            r.raise_for_status()
+        except httpx.HTTPError as e:
+            typer.echo(f"example question failed: {e}", err=True)
+            return
+        answer = r.json()
+        lines = [f"\nQ: {question}", f"A: {answer['answer']}", "Sources:"]
+        lines += [
+            f"  [{s['rank']}] {s['headline']} ({s['created_at'][:10]}, {','.join(s['symbols'])})"
+            for s in answer["sources"]
+        ]
+        lines.append(f"({answer['latency_ms'] / 1000:.1f} s; chat UI: {url}/ ; Ctrl-C stops the server)\n")
+        typer.echo("\n".join(lines))
+
+    return run
+
+
 @app.command("serve")
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default FINASSIST_API_HOST).")] = None,
@@ -363,6 +397,9 @@ def serve(
     ingest_stream: Annotated[
         bool, typer.Option("--ingest-stream", help="Follow Alpaca's news websocket while serving.")
     ] = False,
+    ask_question: Annotated[
+        str | None, typer.Option("--ask", help="Once ready, ask this question through the API and print the answer.")
+    ] = None,
 ) -> None:
     """Serve the assistant: REST API, OpenAI-compatible endpoint and chat UI (optionally keeping the store fresh)."""
     _setup_logging()
@@ -388,6 +425,8 @@ def serve(
         job = job_key("stream", [""], settings)
         background.append(_pipeline_in_background(AlpacaStreamSource(settings, None), settings, job))
     host, port = host or settings.api_host, port or settings.api_port
+    if ask_question:
+        background.append(_ask_once_ready(f"http://{host}:{port}", ask_question, settings))
     typer.echo(f"finassist API on http://{host}:{port}  (chat UI: /, docs: /docs, ready: /readyz)", err=True)
     level = os.environ.get("FINASSIST_LOG_LEVEL", "WARNING").lower()
     uvicorn.run(create_app(settings, background=tuple(background)), host=host, port=port, log_level=level)
