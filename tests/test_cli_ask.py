@@ -1,0 +1,49 @@
+"""`finassist ask`: the served chain, in-process from the command line."""
+
+from __future__ import annotations
+
+import pytest
+
+from finassist.feature.flow import job_key, run_flow
+from finassist.feature.sources.file import NewsFileSource
+from finassist.store import close_stores
+
+from conftest import article, finassist, write_jsonl
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def news_home(home, settings, tmp_path):
+    rows = [
+        article(
+            7,
+            headline="Copperdeep Mining Doubles Its Dividend",
+            content="<p>Copperdeep Mining doubled its quarterly dividend to $0.50 a share.</p>",
+            symbols=["CPRD"],
+        ),
+        article(8, headline="Havenrock Realty Buys Warehouses", symbols=["HVNR"]),
+    ]
+    path = write_jsonl(tmp_path / "news.jsonl", rows)
+    run_flow(NewsFileSource([path]), settings, job_key("file", [str(path)], settings))
+    close_stores()  # the CLI runs in another process: the embedded store must be free
+    return home
+
+
+def test_ask_prints_one_json_answer_with_sources_and_usage(news_home):
+    env = {"FINASSIST_TRACING": "false"}
+    out = finassist("ask", "What did Copperdeep do with its dividend?", "--max-tokens", "8", "--json", env=env)
+    assert out["answer"].strip()
+    assert out["sources"][0]["article_id"] == "7" and out["symbols"] == ["CPRD"]
+    assert out["usage"]["completion_tokens"] == 8 and out["prompt_version"] == "v1"
+
+
+def test_ask_streams_the_answer_then_lists_the_sources(news_home):
+    proc = finassist("ask", "Havenrock news?", "--symbols", "HVNR", "--max-tokens", "6", env={"FINASSIST_TRACING": "0"})
+    assert "Sources:" in proc.stdout and "[1] Havenrock Realty Buys Warehouses" in proc.stdout
+
+
+def test_ask_rejects_bad_input_with_a_clear_message(news_home):
+    proc = finassist("ask", "x" * 2_001, check=False)
+    assert proc.returncode == 2 and "question" in proc.stderr and "2000" in proc.stderr
+    assert "Traceback" not in proc.stderr
