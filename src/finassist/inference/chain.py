@@ -236,8 +236,12 @@ class RAGChain:
                 if isinstance(item, Answer):
                     record.answer = item
                 yield item
+        except GeneratorExit:  # the consumer stopped reading: before the answer was complete, the client is gone
+            if record.answer is None:
+                record.error = "client gone"
+            raise
         except BaseException as exc:
-            record.error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, GeneratorExit) else "client gone"
+            record.error = f"{type(exc).__name__}: {exc}"
             raise
         finally:
             if self.on_finish is not None:
