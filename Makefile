@@ -33,11 +33,12 @@ test: lint
 	$(BIN)/python -m pytest
 
 # Benchmarks read ../shared/data; results with dates go to docs/benchmarks.md. benchmarks/clean.py also needs
-# unstructured in its own venv (it prints how to make one).
+# unstructured in its own venv (it prints how to make one); serve.py compares llama.cpp from /tmp/llamavenv if present.
 bench: install
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/store.py
 	$(BIN)/finassist eval retrieval ../shared/data/tatqa_dev
+	$(BIN)/python benchmarks/serve.py --optimize
 
 clean-home:
 	rm -rf $(FINASSIST_HOME)
