@@ -416,3 +416,13 @@ def test_readiness_is_503_while_loading_then_200(api_settings, llm):
         assert early.status_code == 503 and early.json()["error"]["type"] == "not_ready"
         gate.set()
         assert wait_ready(server.url)["status"] == "ready"
+
+
+def test_an_unreachable_tracking_server_disables_tracing_but_not_the_api(api_settings, llm, caplog, monkeypatch):
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    settings = api_settings.model_copy(update={"mlflow_uri": "http://user:pw-0123456789@127.0.0.1:9"})
+    services = Services(settings, llm=llm)
+    with caplog.at_level(logging.ERROR):
+        services.load()
+    assert services.chain is not None and services.tracer is None
+    assert "tracing disabled" in caplog.text and "pw-0123456789" not in caplog.text

@@ -32,7 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from finassist.config import Settings
 from finassist.inference import openai_compat as oa
 from finassist.inference.chain import Answer, AskInput, RAGChain, RunRecord
-from finassist.inference.monitoring import Metrics, Tracer
+from finassist.inference.monitoring import Metrics, Tracer, redact, secret_values
 from finassist.inference.symbols import load_aliases
 from finassist.llm import LLM, LLMError, LLMTimeoutError, LLMUnavailableError
 from finassist.prompt import PromptTooLongError
@@ -95,14 +95,25 @@ class Services:
             store = open_store(s)
             embedder = get_embedder(s.embedding_model, s.embedding_device)
             self.llm = self.llm or open_llm(s)
-            self.tracer = Tracer(s, self.llm.info) if s.tracing else None
             aliases = load_aliases(s.symbol_aliases)
             self.chain = RAGChain(Retriever(store, embedder), self.llm, s, aliases, on_finish=self._finished)
             self.ready.set()
             log.info("ready: %s (adapter: %s)", self.llm.info.model, self.llm.info.adapter or "none")
+            # After readiness: a slow or unreachable tracking server (MLflow retries for minutes) must not hold
+            # the API back; requests answered before it is set up are not traced.
+            self.tracer = self._tracer() if s.tracing else None
+        except Exception as exc:  # shown by /readyz: without any configured secret a message might quote
+            self.error = redact(f"{type(exc).__name__}: {exc}", secret_values(self.settings))
+            log.error("loading failed: %s", self.error)
+
+    def _tracer(self) -> Tracer | None:
+        """Monitoring is not worth an outage: without a reachable tracking store the API serves untraced."""
+        try:
+            return Tracer(self.settings, self.llm.info)  # type: ignore[union-attr]
         except Exception as exc:
-            self.error = f"{type(exc).__name__}: {exc}"
-            log.exception("loading failed")
+            scheme = self.settings.tracking_uri.split(":", 1)[0]  # not the URI: it may carry credentials
+            log.error("tracing disabled: cannot use the MLflow %s store (%s)", scheme, type(exc).__name__)
+            return None
 
     def _finished(self, run: RunRecord) -> None:
         self.metrics.observe_run(run)
