@@ -8,9 +8,9 @@ from finassist.config import Settings
 from finassist.feature.flow import job_key, run_flow
 from finassist.feature.sources.file import NewsFileSource
 from finassist.inference.chain import Answer, AskInput, RAGChain, RunRecord
-from finassist.inference.symbols import load_aliases
 from finassist.retrieval import Retriever
 from finassist.store import open_store
+from finassist.symbols import load_aliases
 
 from conftest import article, write_jsonl
 

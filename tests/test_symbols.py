@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from finassist.domain import Chunk, CleanArticle, EmbeddedArticle, Hit, NewsArticle
-from finassist.inference.symbols import builtin_aliases, load_aliases, symbols_in
 from finassist.retrieval import Retriever, prefer_recent
 from finassist.store.edge import EdgeStore
+from finassist.symbols import builtin_aliases, load_aliases, symbols_in
 
 ALIASES = load_aliases()
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from finassist.domain import Hit
 from finassist.embed import Embedder
 from finassist.store import SearchFilter, VectorStore
+from finassist.symbols import symbols_in
 
 MAX_FETCH = 1_000
 
@@ -87,3 +89,33 @@ class Retriever:
         """Top-k articles with a preference for fresh news: 3k candidates by similarity, re-ranked by recency."""
         candidates = self.retrieve(query, k * 3 if weight > 0 else k, symbols, since)
         return prefer_recent(candidates, now or datetime.now(UTC), weight, half_life_hours)[:k]
+
+
+@dataclass
+class Retrieved:
+    hits: list[Hit]
+    symbols: list[str]  # the ticker filter applied
+    notes: list[str] = field(default_factory=list)
+
+
+def retrieve_for_question(
+    retriever: Retriever,
+    question: str,
+    k: int,
+    weight: float,
+    half_life_hours: float,
+    aliases: dict[str, str],
+    symbols: list[str] | None = None,
+    since: datetime | None = None,
+) -> Retrieved:
+    """The news context for a question, exactly as serving and dataset generation both build it: given `symbols`
+    filter (`[]` = none); otherwise tickers named in the question filter, falling back to all news when they
+    have none."""
+    given = symbols is not None
+    wanted = [s.strip().upper() for s in symbols or [] if s.strip()] if given else symbols_in(question, aliases)
+    hits = retriever.retrieve_recent(question, k, weight, half_life_hours, symbols=wanted, since=since)
+    if hits or not wanted or given:
+        return Retrieved(hits, wanted)
+    # A name in the question is a hint, not a demand: no news under that ticker, so search everything.
+    hits = retriever.retrieve_recent(question, k, weight, half_life_hours, since=since)
+    return Retrieved(hits, [], [f"no news tagged {','.join(wanted)}; searched all news"])

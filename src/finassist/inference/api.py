@@ -33,10 +33,10 @@ from finassist.config import Settings
 from finassist.inference import openai_compat as oa
 from finassist.inference.chain import Answer, AskInput, RAGChain, RunRecord
 from finassist.inference.monitoring import Metrics, Tracer, redact, secret_values
-from finassist.inference.symbols import load_aliases
 from finassist.llm import LLM, LLMError, LLMTimeoutError, LLMUnavailableError
 from finassist.prompt import PromptTooLongError
 from finassist.store import StoreError
+from finassist.symbols import load_aliases
 
 log = logging.getLogger(__name__)
 

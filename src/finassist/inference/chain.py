@@ -20,10 +20,9 @@ from pydantic import BaseModel, Field
 
 from finassist.config import Settings
 from finassist.domain import Hit
-from finassist.inference.symbols import symbols_in
 from finassist.llm import LLM, Generation, GenerationParams
 from finassist.prompt import ChatTurn, Prompt, fit_prompt
-from finassist.retrieval import Retriever
+from finassist.retrieval import Retriever, retrieve_for_question
 
 
 class Turn(BaseModel):
@@ -140,32 +139,21 @@ class RAGChain:
         req: AskInput = state["request"]
         record: RunRecord = state["record"]
         step = record.step("retrieve")
-        k = req.k or self.settings.retrieval_k
-        given = req.symbols is not None
-        symbols = [s.strip().upper() for s in req.symbols or [] if s.strip()] if given else symbols_in(
-            req.question, self.aliases
+        s = self.settings
+        found = retrieve_for_question(
+            self.retriever,
+            req.question,
+            req.k or s.retrieval_k,
+            s.recency_weight,
+            s.recency_half_life_hours,
+            self.aliases,
+            symbols=req.symbols,
+            since=req.since,
         )
-        record.symbols = symbols
-
-        def search(symbols: list[str]) -> list[Hit]:
-            return self.retriever.retrieve_recent(
-                req.question,
-                k,
-                self.settings.recency_weight,
-                self.settings.recency_half_life_hours,
-                symbols=symbols,
-                since=req.since,
-            )
-
-        hits = search(symbols)
-        if not hits and symbols and not given:
-            # A name in the question is a hint, not a demand: no news under that ticker, so search everything.
-            record.notes.append(f"no news tagged {','.join(symbols)}; searched all news")
-            record.symbols = []
-            hits = search([])
-        record.hits = hits
+        record.hits, record.symbols = found.hits, found.symbols
+        record.notes.extend(found.notes)
         step.end_ns = time.time_ns()
-        return hits
+        return found.hits
 
     def _prompt(self, state: dict[str, Any]) -> Prompt:
         req: AskInput = state["request"]

@@ -34,7 +34,7 @@ def _checked(aliases: dict, origin: str) -> dict[str, str]:
 
 @cache
 def builtin_aliases() -> dict[str, str]:
-    raw = json.loads(resources.files("finassist.inference").joinpath("symbols.json").read_text())
+    raw = json.loads(resources.files("finassist").joinpath("symbols.json").read_text())
     return _checked(raw, "symbols.json")
 
 
