@@ -21,6 +21,8 @@ eval_app = typer.Typer(no_args_is_help=True, help="Evaluations.")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(store_app, name="store")
 app.add_typer(eval_app, name="eval")
+dataset_app = typer.Typer(no_args_is_help=True, help="Training data: questions + news → teacher answers → versions.")
+app.add_typer(dataset_app, name="dataset")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON value as the last stdout line.")]
 WorkersOpt = Annotated[int | None, typer.Option("--workers", "-w", min=1, help="Worker threads per process.")]
@@ -491,6 +493,99 @@ def ask(
         f"{answer.usage.prompt_tokens}+{answer.usage.completion_tokens} tokens, {answer.latency_ms / 1000:.1f} s)",
         err=True,
     )
+
+
+
+@dataset_app.command("generate")
+def dataset_generate(
+    questions_file: Annotated[
+        Path | None, typer.Option("--questions", help="YAML of personas and questions; default the packaged set.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N questions.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ask the teacher LLM each question with news context from the feature store; store a new dataset version."""
+    _setup_logging()
+    from finassist.embed import get_embedder
+    from finassist.llm import LLMError
+    from finassist.retrieval import Retriever
+    from finassist.store import StoreError, open_store
+    from finassist.symbols import load_aliases
+    from finassist.training.dataset import generate_dataset, open_teacher, teacher_label
+    from finassist.training.questions import load_questions
+    from finassist.training.tracking import log_dataset
+
+    settings = _settings()
+    try:
+        questions = load_questions(questions_file)
+        store = open_store(settings)
+        if store.count() == 0:
+            _fail("the feature store is empty: ingest news first (finassist ingest file|backfill|stream)")
+        retriever = Retriever(store, get_embedder(settings.embedding_model, settings.embedding_device))
+        teacher = open_teacher(settings)
+    except (ValueError, FileNotFoundError, StoreError, LLMError) as e:
+        _fail(str(e))
+    progress = None
+    if not as_json and sys.stderr.isatty():
+
+        def progress(done: int, total: int) -> None:
+            sys.stderr.write(f"\rteacher answers: {done}/{total}   ")
+            sys.stderr.flush()
+
+    try:
+        report = generate_dataset(
+            settings, questions, retriever, teacher, teacher_label(settings, teacher),
+            load_aliases(settings.symbol_aliases), limit=limit, on_progress=progress,
+        )
+    except LLMError as e:
+        _fail(str(e))
+    result = report.as_dict()
+    result["mlflow_run_id"] = log_dataset(settings, result, Path(report.path))
+    human = (
+        f"dataset {report.version} ({'new' if report.new_version else 'unchanged'}): {report.train} train / "
+        f"{report.eval} eval examples from {report.questions} questions; teacher {report.teacher}; "
+        f"{report.generated} generated, {report.reused} reused; dropped {report.dropped_empty} empty, "
+        f"{report.dropped_refusal} refusals, {report.dropped_duplicate} duplicates; {report.failed} failed\n"
+        f"  {report.path}"
+    )
+    _emit(result, as_json, human)
+
+
+@dataset_app.command("list")
+def dataset_list(as_json: JsonOpt = False) -> None:
+    """Stored dataset versions, newest first."""
+    _setup_logging()
+    from finassist.training.dataset import list_datasets
+
+    rows = list_datasets(_settings())
+    keys = ("version", "created_at", "train", "eval", "teacher", "prompt_version")
+    rows = [{k: m.get(k) for k in keys} for m in rows]
+    human = "\n".join(
+        f"{r['version']}  {str(r['created_at'])[:19]}  {r['train']} train / {r['eval']} eval  "
+        f"teacher {r['teacher']}  prompt {r['prompt_version']}"
+        for r in rows
+    ) or "no datasets yet: finassist dataset generate"
+    _emit(rows, as_json, human)
+
+
+@dataset_app.command("show")
+def dataset_show(
+    version: Annotated[str | None, typer.Argument(help="Version (or a unique prefix); default the newest.")] = None,
+    examples: Annotated[int, typer.Option(min=0, help="Examples to print.")] = 2,
+    as_json: JsonOpt = False,
+) -> None:
+    """A dataset version's manifest and a few examples."""
+    _setup_logging()
+    from finassist.training.dataset import load_dataset
+
+    try:
+        manifest, train, _ = load_dataset(_settings(), version)
+    except (ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    sample = [e.model_dump(mode="json", exclude={"context"}) | {"context": [h.article_id for h in e.context]}
+              for e in train[:examples]]
+    result = {**manifest, "examples": sample}
+    _emit(result, as_json, json.dumps(result, indent=2, default=str))
 
 
 if __name__ == "__main__":

@@ -99,6 +99,16 @@ class Settings(BaseSettings):
     recency_weight: float = Field(0.1, ge=0.0, le=1.0, description="Fresh-news bonus added to the cosine score.")
     symbol_aliases: Path | None = Field(None, description="JSON {name: ticker} extending the built-in aliases.")
 
+    # --- training: dataset generation -----------------------------------------------------------
+    teacher_base_url: str | None = Field(None, description="OpenAI-compatible teacher endpoint, e.g. a vLLM server.")
+    teacher_model: str = Field("", description="Teacher model name (e.g. gpt-4o); empty = the local LLM teaches.")
+    teacher_api_key: SecretStr | None = None
+    teacher_concurrency: int = Field(4, ge=1, le=64, description="Questions in flight at once (remote teacher).")
+    teacher_max_tokens: int = Field(256, ge=16, le=4096, description="Answer length limit for the teacher.")
+    teacher_timeout_s: float = Field(120.0, gt=0)
+    teacher_max_retries: int = Field(3, ge=0, le=10, description="Retries (with backoff) of a failing teacher call.")
+    dataset_eval_fraction: float = Field(0.2, gt=0, lt=1, description="Share of questions held out for evaluation.")
+
     # --- serving ---------------------------------------------------------------------------------
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)
@@ -137,6 +147,10 @@ class Settings(BaseSettings):
     @property
     def tracking_uri(self) -> str:
         return self.mlflow_uri or f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.home / "datasets"
 
     @property
     def artifacts_dir(self) -> Path:
