@@ -588,5 +588,38 @@ def dataset_show(
     _emit(result, as_json, json.dumps(result, indent=2, default=str))
 
 
+
+@app.command("train")
+def train_command(
+    config_file: Annotated[Path | None, typer.Option("--config", help="YAML of training settings.")] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="Override one setting: --set max_steps=20 (repeatable).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fine-tune the base model with LoRA (QLoRA on CUDA) on a dataset version; tracked in MLflow."""
+    _setup_logging()
+    from pydantic import ValidationError
+
+    from finassist.training.finetune import load_config, train
+
+    settings = _settings()
+    try:
+        config = load_config(config_file, overrides or [])
+    except (ValueError, ValidationError, OSError) as e:
+        _fail(f"invalid training config: {e}")
+    try:
+        result = train(settings, config)
+    except (ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    m = result["metrics"]
+    human = (
+        f"run {result['run_id']}: {m['train_steps']} steps in {m['train_seconds']:.0f} s, train loss "
+        f"{m['train_loss']:.3f}" + (f", eval loss {m['eval_loss']:.3f}" if "eval_loss" in m else "")
+        + f"\n  adapter: {result['adapter_dir']}"
+    )
+    _emit(result, as_json, human)
+
+
 if __name__ == "__main__":
     app()

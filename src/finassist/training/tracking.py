@@ -11,6 +11,7 @@ from finassist.config import Settings
 log = logging.getLogger(__name__)
 
 DATASETS_EXPERIMENT = "finassist-datasets"
+TRAINING_EXPERIMENT = "finassist-training"
 
 
 def mlflow_client(settings: Settings):

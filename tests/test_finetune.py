@@ -1,0 +1,94 @@
+"""Fine-tuning: the loss falls on the answer tokens only, configs, and a short real LoRA run tracked in MLflow."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from finassist.config import Settings
+from finassist.domain import Hit
+from finassist.training.dataset import MANIFEST, QAExample, split_by_question
+from finassist.training.finetune import TrainConfig, load_config, make_trainer, train
+
+pytestmark = pytest.mark.slow
+
+
+def example(i: int, answer: str) -> QAExample:
+    hit = Hit(article_id=str(i), headline=f"Copperdeep Mining News {i}", score=0.9,
+              created_at=datetime(2026, 11, 1, tzinfo=UTC), updated_at=datetime(2026, 11, 1, tzinfo=UTC),
+              symbols=["CPRD"], text=f"Copperdeep Mining raised its dividend by {i}%.", chunk_index=0)
+    return QAExample(id=f"q{i:03d}", about_me="I am 40.", question=f"What did Copperdeep do, case {i}?",
+                     context=[hit], answer=answer, teacher="test", prompt_version="v1", created_at=datetime.now(UTC))
+
+
+@pytest.fixture(scope="module")
+def base(llm):
+    from transformers import AutoModelForCausalLM
+
+    from finassist.llm.local import packaged_model_dir
+
+    source = packaged_model_dir(Settings().models_path)
+    return AutoModelForCausalLM.from_pretrained(source), llm.tokenizer
+
+
+def test_the_loss_falls_on_the_answer_tokens_only(base, tmp_path):
+    model, tokenizer = base
+    answer = "Copperdeep raised its dividend by 7% [1]."
+    trainer = make_trainer(model, tokenizer, TrainConfig(max_steps=1), [example(7, answer)], [], tmp_path)
+    batch = trainer.data_collator([trainer.train_dataset[0]])
+    ids, labels = batch["input_ids"][0], batch["labels"][0]
+    learned = tokenizer.decode(ids[labels != -100])
+    assert learned.startswith(answer) and learned.removeprefix(answer).strip() == "<|im_end|>"
+    prompt = tokenizer.decode(ids[labels == -100])
+    assert "About me: I am 40." in prompt and "Question: What did Copperdeep do, case 7?" in prompt
+    assert prompt.endswith("<|im_start|>assistant\n")  # the served prompt ends exactly where the answer begins
+
+
+def test_config_comes_from_yaml_with_overrides_and_rejects_unknown_keys(tmp_path):
+    path = tmp_path / "train.yaml"
+    path.write_text("lora_r: 8\nepochs: 1\ntarget_modules: [q_proj, v_proj]\n")
+    config = load_config(path, ["epochs=3", "learning_rate=0.001"])
+    assert (config.lora_r, config.epochs, config.learning_rate) == (8, 3, 0.001)
+    assert config.target_modules == ["q_proj", "v_proj"]
+    with pytest.raises(ValueError, match="lora_rank"):
+        load_config(None, ["lora_rank=8"])
+    with pytest.raises(ValueError, match="not key=value"):
+        load_config(None, ["epochs"])
+
+
+def test_a_short_real_run_saves_an_adapter_serving_can_load_and_tracks_everything(home, tmp_path):
+    settings = Settings(home=home, tracing=False)
+    examples = [example(i, f"Copperdeep raised its dividend by {i}% [1].") for i in range(1, 7)]
+    train_rows, eval_rows = split_by_question(examples, 0.3)
+    folder = settings.datasets_dir / "abcdef123456"
+    folder.mkdir(parents=True)
+    for name, rows in (("train.jsonl", train_rows), ("eval.jsonl", eval_rows)):
+        (folder / name).write_text("".join(e.model_dump_json() + "\n" for e in rows))
+    (folder / MANIFEST).write_text(json.dumps({"version": "abcdef123456", "created_at": "2026-11-23T00:00:00"}))
+
+    result = train(settings, TrainConfig(max_steps=3, batch_size=2, lora_r=4, lora_alpha=8))
+
+    adapter = result["adapter_dir"]
+    meta = json.loads((home / "runs" / result["run_id"] / "adapter" / "finassist.json").read_text())
+    assert meta["prompt_version"] == "v1" and meta["dataset_version"] == "abcdef123456"
+    assert meta["base_model"] == "SmolLM2-135M-Instruct"
+    from finassist.llm.local import TransformersLLM
+
+    served = TransformersLLM(adapter=adapter, models_dir=settings.models_path)
+    assert served.info.prompt_version == "v1" and served.info.adapter
+
+    import mlflow
+
+    client = mlflow.MlflowClient(settings.tracking_uri)
+    run = client.get_run(result["run_id"])
+    params = run.data.params
+    assert params["dataset_version"] == "abcdef123456" and params["base_model"] == "SmolLM2-135M-Instruct"
+    assert params["prompt_version"] == "v1" and "hw.torch" in params and params["cfg.lora_r"] == "4"
+    assert len(client.get_metric_history(run.info.run_id, "loss")) == 3  # per-step loss
+    assert client.get_metric_history(run.info.run_id, "learning_rate")
+    assert {"eval_loss", "train_loss", "train_seconds"} <= set(run.data.metrics)
+    assert "adapter/adapter_config.json" in {
+        f.path for f in client.list_artifacts(run.info.run_id, "adapter")
+    }
