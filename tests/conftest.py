@@ -65,6 +65,15 @@ def finassist(*args: str, env: dict[str, str] | None = None, check: bool = True,
     return json.loads(proc.stdout.strip().splitlines()[-1]) if "--json" in args else proc
 
 
+def ingest_rows(settings, rows: list[Any], path: Path) -> Any:
+    """Write `rows` as JSONL at `path` and run them through the real feature pipeline in this process."""
+    from finassist.feature.flow import job_key, run_flow
+    from finassist.feature.sources.file import NewsFileSource
+
+    write_jsonl(path, rows)
+    return run_flow(NewsFileSource([path], batch_size=8), settings, job_key("file", [str(path)], settings))
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A fresh FINASSIST_HOME for one test (and for the CLI subprocesses it starts)."""

@@ -50,3 +50,34 @@ def make_articles(n: int, seed: int = 7, start_id: int = 1000, long_every: int =
             }
         )
     return out
+
+
+def voltrix_guidance(article_id: int, **overrides) -> dict:
+    """A fresh Voltrix guidance story (tests ask about it by name and by ticker)."""
+    from conftest import article
+
+    return article(
+        article_id,
+        headline="Voltrix Raises Full-Year Revenue Guidance To $18 Billion",
+        content="<p>Voltrix Semiconductor raised its full-year revenue guidance to $18 billion on strong demand "
+        "for its Helion accelerators.</p>",
+        symbols=["VLTX"],
+        created_at="2026-11-20T14:00:00Z",
+        updated_at="2026-11-20T14:00:00Z",
+        **overrides,
+    )
+
+
+def brookward_dividend(article_id: int, **overrides) -> dict:
+    """A Brookward dividend-cut story, a day older than `voltrix_guidance`."""
+    from conftest import article
+
+    return article(
+        article_id,
+        headline="Brookward Financial Cuts Quarterly Dividend By 20%",
+        content="<p>Brookward Financial cut its quarterly dividend by 20% to preserve capital after loan losses.</p>",
+        symbols=["BKWD"],
+        created_at="2026-11-19T12:00:00Z",
+        updated_at="2026-11-19T12:00:00Z",
+        **overrides,
+    )

@@ -5,14 +5,12 @@ from __future__ import annotations
 import pytest
 
 from finassist.config import Settings
-from finassist.feature.flow import job_key, run_flow
-from finassist.feature.sources.file import NewsFileSource
 from finassist.inference.chain import Answer, AskInput, RAGChain, RunRecord
 from finassist.retrieval import Retriever
 from finassist.store import open_store
 from finassist.symbols import load_aliases
 
-from conftest import article, write_jsonl
+from conftest import article, ingest_rows
 
 pytestmark = pytest.mark.slow
 
@@ -37,8 +35,7 @@ def chain_parts(tmp_path_factory, llm, embedder):
             symbols=["GRNB"],
         ),
     ]
-    path = write_jsonl(home.parent / "news.jsonl", rows)
-    run_flow(NewsFileSource([path]), settings, job_key("file", [str(path)], settings))
+    ingest_rows(settings, rows, home.parent / "news.jsonl")
     return settings, Retriever(open_store(settings), embedder)
 
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from finassist.feature.flow import job_key, run_flow
-from finassist.feature.sources.file import NewsFileSource
 from finassist.store import close_stores
 
-from conftest import article, finassist, write_jsonl
+from conftest import article, finassist, ingest_rows
 
 pytestmark = pytest.mark.slow
 
@@ -24,8 +22,7 @@ def news_home(home, settings, tmp_path):
         ),
         article(8, headline="Havenrock Realty Buys Warehouses", symbols=["HVNR"]),
     ]
-    path = write_jsonl(tmp_path / "news.jsonl", rows)
-    run_flow(NewsFileSource([path]), settings, job_key("file", [str(path)], settings))
+    ingest_rows(settings, rows, tmp_path / "news.jsonl")
     close_stores()  # the CLI runs in another process: the embedded store must be free
     return home
 

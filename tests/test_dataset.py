@@ -11,8 +11,6 @@ import pytest
 from finassist.config import Settings
 from finassist.domain import Hit
 from finassist.embed import get_embedder
-from finassist.feature.flow import job_key, run_flow
-from finassist.feature.sources.file import NewsFileSource
 from finassist.llm.remote import OpenAICompatibleLLM
 from finassist.retrieval import Retriever
 from finassist.store import close_stores, open_store
@@ -26,7 +24,7 @@ from finassist.training.dataset import (
 )
 from finassist.training.questions import load_questions, normalise_question
 
-from conftest import article, finassist, write_jsonl
+from conftest import article, finassist, ingest_rows
 from fake_openai import FakeOpenAI
 
 QUESTIONS_YAML = """
@@ -66,8 +64,7 @@ def teacher_reply(messages) -> str:
 @pytest.fixture
 def setup(home, tmp_path):
     settings = Settings(home=home, teacher_base_url="http://unused", teacher_model="teacher-1", tracing=False)
-    path = write_jsonl(tmp_path / "news.jsonl", NEWS)
-    run_flow(NewsFileSource([path]), settings, job_key("file", [str(path)], settings))
+    ingest_rows(settings, NEWS, tmp_path / "news.jsonl")
     qfile = tmp_path / "questions.yaml"
     qfile.write_text(QUESTIONS_YAML)
     retriever = Retriever(open_store(settings), get_embedder())

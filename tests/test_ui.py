@@ -11,12 +11,11 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from finassist.config import Settings
-from finassist.feature.flow import job_key, run_flow
-from finassist.feature.sources.file import NewsFileSource
 from finassist.inference.api import Services, create_app
 
 from api_server import ApiServer
-from conftest import article, write_jsonl
+from conftest import article, ingest_rows
+from newsgen import brookward_dividend, voltrix_guidance
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [
@@ -32,23 +31,8 @@ XSS = "<img src=x onerror=alert(1)>"
 MAX_TOKENS = 24
 
 NEWS = [
-    article(
-        201,
-        headline="Voltrix Raises Full-Year Revenue Guidance To $18 Billion",
-        content="<p>Voltrix Semiconductor raised its full-year revenue guidance to $18 billion on strong demand "
-        "for its Helion accelerators.</p>",
-        symbols=["VLTX"],
-        created_at="2026-11-20T14:00:00Z",
-        updated_at="2026-11-20T14:00:00Z",
-    ),
-    article(
-        202,
-        headline="Brookward Financial Cuts Quarterly Dividend By 20%",
-        content="<p>Brookward Financial cut its quarterly dividend by 20% to preserve capital after loan losses.</p>",
-        symbols=["BKWD"],
-        created_at="2026-11-19T12:00:00Z",
-        updated_at="2026-11-19T12:00:00Z",
-    ),
+    voltrix_guidance(201),
+    brookward_dividend(202),
     # The feed escapes markup in headlines; cleaning unescapes it, so the stored headline holds a live-looking tag.
     article(
         203,
@@ -79,8 +63,7 @@ RECORD_ANSWER_GROWTH = """() => {
 def ui_home(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("ui") / "home"
     settings = Settings(home=home, tracing=False)
-    path = write_jsonl(home.parent / "news.jsonl", NEWS)
-    stats = run_flow(NewsFileSource([path], batch_size=8), settings, job_key("file", [str(path)], settings))
+    stats = ingest_rows(settings, NEWS, home.parent / "news.jsonl")
     assert stats.written == len(NEWS), stats
     return home
 
