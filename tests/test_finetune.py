@@ -58,7 +58,10 @@ def test_config_comes_from_yaml_with_overrides_and_rejects_unknown_keys(tmp_path
         load_config(None, ["epochs"])
 
 
-def test_a_short_real_run_saves_an_adapter_serving_can_load_and_tracks_everything(home, tmp_path):
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A dataset of 6 short examples and a real 3-step LoRA run on it."""
+    home = tmp_path_factory.mktemp("train") / "home"
     settings = Settings(home=home, tracing=False)
     examples = [example(i, f"Copperdeep raised its dividend by {i}% [1].") for i in range(1, 7)]
     train_rows, eval_rows = split_by_question(examples, 0.3)
@@ -68,7 +71,12 @@ def test_a_short_real_run_saves_an_adapter_serving_can_load_and_tracks_everythin
         (folder / name).write_text("".join(e.model_dump_json() + "\n" for e in rows))
     (folder / MANIFEST).write_text(json.dumps({"version": "abcdef123456", "created_at": "2026-11-23T00:00:00"}))
 
-    result = train(settings, TrainConfig(max_steps=3, batch_size=2, lora_r=4, lora_alpha=8))
+    return settings, train(settings, TrainConfig(max_steps=3, batch_size=2, lora_r=4, lora_alpha=8))
+
+
+def test_a_short_real_run_saves_an_adapter_serving_can_load_and_tracks_everything(trained):
+    settings, result = trained
+    home = settings.home
 
     adapter = result["adapter_dir"]
     meta = json.loads((home / "runs" / result["run_id"] / "adapter" / "finassist.json").read_text())
@@ -92,3 +100,32 @@ def test_a_short_real_run_saves_an_adapter_serving_can_load_and_tracks_everythin
     assert "adapter/adapter_config.json" in {
         f.path for f in client.list_artifacts(run.info.run_id, "adapter")
     }
+
+
+def test_evaluation_compares_base_and_tuned_with_a_judge_and_logs_to_the_training_run(trained):
+    from pathlib import Path
+
+    from finassist.llm.remote import OpenAICompatibleLLM
+    from finassist.training.evaluate import evaluate
+
+    from fake_openai import FakeOpenAI
+
+    settings, result = trained
+    with FakeOpenAI(reply="4") as judge_server:
+        judge = OpenAICompatibleLLM(judge_server.url, "judge", max_retries=0)
+        report = evaluate(settings, Path(result["adapter_dir"]), max_new_tokens=8, judge=judge)
+        judged = [r.messages[0]["content"] for r in judge_server.chat_requests]
+    assert report["dataset_version"] == "abcdef123456" and report["run_id"] == result["run_id"]
+    for model in ("base", "tuned"):
+        scores = report[model]
+        assert scores["examples"] >= 1 and scores["perplexity"] > 1 and 0 <= scores["rouge_l"] <= 1
+        assert 0 <= scores["groundedness"] <= 1 and scores["judge"] == 4
+    # The adapter learned the house style a little: the teacher's answers got more likely.
+    assert report["tuned"]["perplexity"] < report["base"]["perplexity"]
+    assert all("Reference answer: Copperdeep raised its dividend" in text for text in judged)
+
+    import mlflow
+
+    metrics = mlflow.MlflowClient(settings.tracking_uri).get_run(result["run_id"]).data.metrics
+    assert metrics["heldout_tuned_perplexity"] == pytest.approx(report["tuned"]["perplexity"])
+    assert "heldout_base_rouge_l" in metrics and "heldout_tuned_judge" in metrics

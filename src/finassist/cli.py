@@ -621,5 +621,38 @@ def train_command(
     _emit(result, as_json, human)
 
 
+
+@app.command("evaluate")
+def evaluate_command(
+    adapter: Annotated[Path | None, typer.Option(help="Adapter folder from `train`; omit: base only.")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Dataset version; default the adapter's.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N held-out examples.")] = None,
+    max_tokens: Annotated[int, typer.Option(min=1, max=1024, help="Answer length when generating.")] = 96,
+    as_json: JsonOpt = False,
+) -> None:
+    """Base vs fine-tuned on the held-out questions: perplexity, ROUGE-L, groundedness, LLM judge (with a teacher)."""
+    _setup_logging()
+    from finassist.llm import LLMError
+    from finassist.training.dataset import open_teacher
+    from finassist.training.evaluate import evaluate
+
+    settings = _settings()
+    if adapter is not None and not (adapter / "adapter_config.json").is_file():
+        _fail(f"{adapter} is not an adapter folder (no adapter_config.json)")
+    try:
+        judge = open_teacher(settings) if (settings.teacher_model or settings.teacher_base_url) else None
+        report = evaluate(settings, adapter, dataset, limit, max_tokens, judge)
+    except (ValueError, FileNotFoundError, LLMError) as e:
+        _fail(str(e))
+    lines = [f"dataset {report['dataset_version']}"]
+    for model in ("base", "tuned"):
+        if model in report:
+            r = report[model]
+            judged = f", judge {r['judge']:.2f}" if "judge" in r else ""
+            lines.append(f"{model:>5}: perplexity {r['perplexity']:.2f}, ROUGE-L {r['rouge_l']:.3f}, "
+                         f"grounded {r['groundedness']:.0%}{judged} ({r['examples']} examples)")
+    _emit(report, as_json, "\n".join(lines))
+
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,117 @@
+"""`finassist evaluate`: the base model vs the fine-tuned adapter on a dataset's held-out questions.
+
+Per model: perplexity of the teacher's answers after the serving prompt, and for answers generated greedily with
+that prompt: ROUGE-L against the teacher's answers, groundedness in the news context, and (with a teacher endpoint
+configured) an LLM-as-judge score from 1 to 5. Logged to the adapter's training run when there is one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from finassist.config import Settings
+from finassist.llm import LLM, GenerationParams, LLMError
+from finassist.llm.base import read_adapter_meta
+from finassist.prompt import get_template
+from finassist.training.dataset import QAExample, load_dataset
+from finassist.training.metrics import answer_nll, groundedness, perplexity, rouge_l
+
+log = logging.getLogger(__name__)
+
+JUDGE_PROMPT = """You grade a financial assistant's answer. Score 1 to 5: 5 = correct, complete and supported by the
+numbered news; 3 = partly supported or vague; 1 = wrong, unsupported or off-topic.
+Reply with the score only.
+
+News and question:
+{prompt}
+
+Reference answer: {reference}
+
+Assistant's answer: {answer}"""
+
+
+def judge_score(judge: LLM, prompt: str, reference: str, answer: str) -> int | None:
+    reply = judge.generate(
+        [{"role": "user", "content": JUDGE_PROMPT.format(prompt=prompt, reference=reference, answer=answer)}],
+        GenerationParams(max_new_tokens=4, temperature=0.0, timeout_s=120),
+    ).text
+    match = re.search(r"[1-5]", reply)
+    return int(match.group()) if match else None
+
+
+def score_model(llm: LLM, examples: list[QAExample], max_new_tokens: int, judge: LLM | None = None) -> dict[str, Any]:
+    """All metrics of one model over `examples` (which carry their own news context and prompt version)."""
+    nlls, counts, answers, contexts, references, judged = [], [], [], [], [], []
+    params = GenerationParams(max_new_tokens=max_new_tokens, temperature=0.0)
+    for example in examples:
+        messages = get_template(example.prompt_version)(example.question, example.context, example.about_me, ())
+        nll, n = answer_nll(llm.model, llm.tokenizer, messages, example.answer)  # type: ignore[attr-defined]
+        nlls.append(nll)
+        counts.append(n)
+        answer = llm.generate(messages, params).text
+        answers.append(answer)
+        contexts.append("\n".join(f"{h.headline}\n{h.text}" for h in example.context))
+        references.append(example.answer)
+        if judge is not None:
+            try:
+                judged.append(judge_score(judge, messages[-1]["content"], example.answer, answer))
+            except LLMError as exc:
+                log.warning("judge failed on %s: %s", example.id, exc)
+    scores = [s for s in judged if s is not None]
+    result: dict[str, Any] = {
+        "perplexity": perplexity(nlls, counts),
+        "rouge_l": sum(rouge_l(a, r) for a, r in zip(answers, references, strict=True)) / len(answers),
+        "groundedness": groundedness(answers, contexts),
+        "examples": len(examples),
+    }
+    if scores:
+        result["judge"] = sum(scores) / len(scores)
+    result["samples"] = [{"id": e.id, "answer": a} for e, a in zip(examples[:3], answers[:3], strict=False)]
+    return result
+
+
+def evaluate(
+    settings: Settings,
+    adapter: Path | None,
+    dataset: str | None = None,
+    limit: int | None = None,
+    max_new_tokens: int = 96,
+    judge: LLM | None = None,
+) -> dict[str, Any]:
+    from finassist.llm.local import TransformersLLM
+
+    meta = read_adapter_meta(adapter) if adapter else {}
+    manifest, _, held = load_dataset(settings, dataset or meta.get("dataset_version"))
+    held = held[:limit] if limit else held
+    if not held:
+        raise ValueError(f"dataset {manifest['version']} has no held-out examples")
+    report: dict[str, Any] = {"dataset_version": manifest["version"], "adapter": str(adapter) if adapter else None}
+    base = TransformersLLM(model=settings.llm_model, models_dir=settings.models_path, device=settings.llm_device)
+    report["base"] = score_model(base, held, max_new_tokens, judge)
+    base.close()
+    if adapter:
+        tuned = TransformersLLM(model=settings.llm_model, adapter=adapter, models_dir=settings.models_path,
+                                device=settings.llm_device)
+        report["tuned"] = score_model(tuned, held, max_new_tokens, judge)
+        tuned.close()
+    run_id = meta.get("run_id")
+    if run_id:
+        _log(settings, run_id, report)
+        report["run_id"] = run_id
+    return report
+
+
+def _log(settings: Settings, run_id: str, report: dict[str, Any]) -> None:
+    from finassist.training.tracking import mlflow_client
+
+    mlflow, _ = mlflow_client(settings)
+    with mlflow.start_run(run_id=run_id):
+        for model in ("base", "tuned"):
+            for name, value in report.get(model, {}).items():
+                if isinstance(value, int | float):
+                    mlflow.log_metric(f"heldout_{model}_{name}", float(value))
+        mlflow.log_text(json.dumps(report, indent=2, default=str), "evaluation.json")
