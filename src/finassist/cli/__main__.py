@@ -1,0 +1,3 @@
+from finassist.cli import app
+
+app()

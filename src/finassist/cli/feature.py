@@ -1,0 +1,259 @@
+"""Feature-pipeline commands: ingest (file, backfill, stream), retrieve, store, retrieval evaluation."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from finassist.cli.common import (
+    AddrOpt,
+    JsonOpt,
+    ProcOpt,
+    WorkersOpt,
+    alpaca_settings,
+    app,
+    emit,
+    eval_app,
+    fail,
+    ingest_app,
+    load_settings,
+    parse_cluster,
+    parse_symbols,
+    parse_when,
+    setup_logging,
+    store_app,
+)
+
+
+def _run_ingest(source, settings, job: str, as_json: bool, workers, process_id, addresses) -> None:
+    from finassist.feature.flow import IngestStats, run_flow
+    from finassist.store import StoreError, open_store
+
+    pid, addrs = parse_cluster(process_id, addresses)
+    progress = None
+    if not as_json and sys.stderr.isatty():
+
+        def progress(stats) -> None:
+            d = stats.as_dict()
+            sys.stderr.write(
+                f"\r{d['articles_in']} articles ({d['articles_written']} new/updated, {d['quarantined']} quarantined)"
+                f", {d['chunks']} chunks, {d['seconds']:.0f}s   "
+            )
+            sys.stderr.flush()
+
+    stats = IngestStats()
+    interrupted = False
+    try:
+        run_flow(
+            source,
+            settings,
+            job,
+            workers=workers or settings.workers,
+            process_id=pid,
+            addresses=addrs,
+            on_progress=progress,
+            stats=stats,
+        )
+    except StoreError as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        interrupted = True  # the recovery state stays, so the same command resumes
+    if progress:
+        sys.stderr.write("\n")
+    result = stats.as_dict()
+    if interrupted:
+        result["interrupted"] = True
+    # In a cluster only the writer's process owns the embedded store (and the counts).
+    if stats.articles_ok or stats.quarantined or not addrs:
+        try:
+            store = open_store(settings)
+            result["points"] = store.count()
+        except StoreError:
+            pass
+    if pid is not None:
+        result["process_id"] = pid
+    result["quarantine_file"] = str(settings.quarantine_path)
+    human = (
+        f"{result['articles_in']} articles in: {result['articles_written']} written, {result['articles_unchanged']} "
+        f"unchanged, {result['articles_stale']} superseded by a newer version, {result['quarantined']} quarantined "
+        f"({result['quarantine_file']}); {result['chunks']} chunks upserted in {result['seconds']} s"
+    )
+    emit(result, as_json, human)
+
+
+@ingest_app.command("file")
+def ingest_file(
+    paths: Annotated[list[Path], typer.Argument(help="JSONL or JSONL.gz files in Alpaca's news schema.")],
+    speed: Annotated[float, typer.Option(help="Replay pace: 0 = as fast as possible, 1 = real time, 60 = 60×.")] = 0,
+    workers: WorkersOpt = None,
+    process_id: ProcOpt = None,
+    addresses: AddrOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replay news files through the feature pipeline."""
+    setup_logging()
+    from finassist.feature.flow import job_key
+    from finassist.feature.sources.file import NewsFileSource
+
+    settings = load_settings()
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        fail(f"no such file: {', '.join(missing)}")
+    if speed < 0:
+        fail("--speed must be >= 0")
+    source = NewsFileSource(paths, batch_size=settings.batch_articles, speed=speed)
+    job = job_key("file", [str(p.resolve()) for p in paths], settings)
+    _run_ingest(source, settings, job, as_json, workers, process_id, addresses)
+
+
+@ingest_app.command("backfill")
+def ingest_backfill(
+    start: Annotated[str, typer.Option(help="Start (inclusive), ISO date/time or age like 7d.")],
+    end: Annotated[str | None, typer.Option(help="End (exclusive); default now.")] = None,
+    symbols: Annotated[str | None, typer.Option(help="Comma-separated tickers; default all news.")] = None,
+    workers: WorkersOpt = None,
+    process_id: ProcOpt = None,
+    addresses: AddrOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Backfill historical news from Alpaca's REST API, the time range split across all workers."""
+    from finassist.feature.flow import job_key
+    from finassist.feature.sources.alpaca import AlpacaBackfillSource
+
+    settings = alpaca_settings()
+    t0, t1 = parse_when(start), parse_when(end) if end else datetime.now(UTC)
+    if t1 <= t0:
+        fail("--end must be after --start")
+    _, addrs = parse_cluster(process_id, addresses)
+    total_workers = (workers or settings.workers) * (len(addrs) if addrs else 1)
+    syms = parse_symbols(symbols)
+    source = AlpacaBackfillSource(settings, t0, t1, syms or None, slices=total_workers * 4)
+    job = job_key("backfill", [t0.isoformat(), t1.isoformat(), ",".join(syms)], settings)
+    _run_ingest(source, settings, job, as_json, workers, process_id, addresses)
+
+
+@ingest_app.command("stream")
+def ingest_stream(
+    symbols: Annotated[str | None, typer.Option(help="Comma-separated tickers; default all news.")] = None,
+    workers: WorkersOpt = None,
+    process_id: ProcOpt = None,
+    addresses: AddrOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Follow Alpaca's real-time news websocket (Ctrl-C to stop; restarting resumes and backfills the gap)."""
+    from finassist.feature.flow import job_key
+    from finassist.feature.sources.alpaca_stream import AlpacaStreamSource
+
+    settings = alpaca_settings()
+    syms = parse_symbols(symbols)
+    source = AlpacaStreamSource(settings, syms or None)
+    job = job_key("stream", [",".join(syms)], settings)
+    _run_ingest(source, settings, job, as_json, workers, process_id, addresses)
+
+
+@app.command("retrieve")
+def retrieve(
+    query: Annotated[str, typer.Argument(help="What to search for.")],
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=100)] = 5,
+    symbols: Annotated[str | None, typer.Option(help="Only news about these tickers (comma-separated).")] = None,
+    since: Annotated[str | None, typer.Option(help="Only news created at/after: ISO date/time or age (7d).")] = None,
+    until: Annotated[str | None, typer.Option(help="Only news created before: ISO date/time or age.")] = None,
+    all_chunks: Annotated[bool, typer.Option("--all-chunks", help="Allow several hits per article.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search the feature store."""
+    setup_logging()
+    from finassist.embed import get_embedder
+    from finassist.retrieval import Retriever
+    from finassist.store import StoreError, open_store
+
+    settings = load_settings()
+    try:
+        store = open_store(settings)
+        retriever = Retriever(store, get_embedder(settings.embedding_model, settings.embedding_device))
+        hits = retriever.retrieve(
+            query,
+            k=k,
+            symbols=parse_symbols(symbols),
+            since=parse_when(since) if since else None,
+            until=parse_when(until) if until else None,
+            per_article=not all_chunks,
+        )
+    except (StoreError, ValueError) as e:
+        fail(str(e))
+    rows = [h.model_dump(mode="json") for h in hits]
+    human = (
+        "\n\n".join(
+            f"{i}. [{h.score:.3f}] {h.headline} ({h.created_at:%Y-%m-%d %H:%M}, {','.join(h.symbols)})"
+            f" id={h.article_id}\n"
+            f"   {h.text[len(h.headline) :].strip()[:300]}"
+            for i, h in enumerate(hits, 1)
+        )
+        or "no results"
+    )
+    emit(rows, as_json, human)
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    beir_dir: Annotated[Path, typer.Argument(help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv.")],
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=100)] = 10,
+    workers: WorkersOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest a BEIR corpus through the feature pipeline into a throw-away store and score retrieval."""
+    setup_logging()
+    from finassist.feature.evaluate import evaluate_beir
+
+    settings = load_settings()
+    try:
+        result = evaluate_beir(beir_dir, settings, k=k, workers=workers or settings.workers)
+    except FileNotFoundError as e:
+        fail(str(e))
+    human = "\n".join(f"{name}: {value}" for name, value in result.items())
+    emit(result, as_json, human)
+
+
+@store_app.command("info")
+def store_info(as_json: JsonOpt = False) -> None:
+    """Points and articles in the feature store."""
+    setup_logging()
+    from finassist.store import StoreError, open_store
+
+    settings = load_settings()
+    try:
+        store = open_store(settings)
+        info = {
+            "backend": store.kind,
+            "collection": settings.collection,
+            "points": store.count(),
+            "articles": store.count(articles=True),
+            "dim": store.dim(),
+        }
+    except StoreError as e:
+        fail(str(e))
+    if not settings.qdrant_url:
+        info["path"] = str(settings.store_dir / settings.collection)
+    emit(info, as_json, "\n".join(f"{k}: {v}" for k, v in info.items()))
+
+
+@store_app.command("reset")
+def store_reset(
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False, as_json: JsonOpt = False
+) -> None:
+    """Delete the collection (needed after changing the embedding model or chunking)."""
+    setup_logging()
+    from finassist.store import StoreError, open_store
+
+    settings = load_settings()
+    if not yes and not typer.confirm(f"delete collection {settings.collection!r} and all its points?"):
+        raise typer.Exit(1)
+    try:
+        open_store(settings).drop()
+    except StoreError as e:
+        fail(str(e))
+    emit({"dropped": settings.collection}, as_json, f"dropped {settings.collection}")
