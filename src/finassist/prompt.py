@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from finassist.domain import Hit
@@ -103,7 +103,6 @@ class Prompt:
     version: str
     dropped_context: int = 0
     dropped_turns: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 def fit_prompt(

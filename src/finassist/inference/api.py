@@ -30,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from finassist.config import Settings
+from finassist.domain import Hit
 from finassist.inference import openai_compat as oa
 from finassist.inference.chain import Answer, AskInput, RAGChain, RunRecord
 from finassist.inference.monitoring import Metrics, Tracer, redact, secret_values
@@ -259,19 +260,8 @@ class _BodyTooLarge(Exception):
 
 
 # --- response models ---------------------------------------------------------------------------------------------
-class RetrievedHit(BaseModel):
-    article_id: str
-    headline: str
-    score: float
-    created_at: datetime
-    updated_at: datetime
-    symbols: list[str]
-    url: str
-    text: str
-
-
 class RetrieveResponse(BaseModel):
-    hits: list[RetrievedHit]
+    hits: list[Hit]  # the retriever's own hit model: what /v1/ask would put in the prompt
     took_ms: float
 
 
@@ -421,7 +411,7 @@ def create_app(
         except Exception as exc:
             raise as_api_error(exc) from None
         return RetrieveResponse(
-            hits=[RetrievedHit(**h.model_dump(include=set(RetrievedHit.model_fields))) for h in hits],
+            hits=hits,
             took_ms=round((time.monotonic() - started) * 1000, 2),
         )
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from finassist.inference.chain import Answer, AskInput, Source, Turn
+from finassist.inference.chain import Answer, AskInput, Turn
 
 
 class TextPart(BaseModel):
@@ -124,7 +124,6 @@ def final_chunks(cid: str, answer: Answer, include_usage: bool) -> list[dict[str
 __all__ = [
     "ChatCompletionRequest",
     "ChatMessage",
-    "Source",
     "chunk",
     "completion",
     "completion_id",
