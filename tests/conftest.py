@@ -3,10 +3,13 @@ servers on 127.0.0.1. tests/ goes on sys.path so helper modules (`newsgen`, `fak
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,12 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("FINASSIST_MODELS_DIR", str(Path(__file__).resolve().parents[1] / ".cache" / "models"))
 # MLflow writes traces asynchronously; tests read them right after a request.
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")
+# Never the user's data (`make` exports FINASSIST_HOME=.finassist): tests that need a home make their own.
+_SESSION_HOME = tempfile.mkdtemp(prefix="finassist-tests-")
+atexit.register(shutil.rmtree, _SESSION_HOME, True)
+os.environ["FINASSIST_HOME"] = _SESSION_HOME
+# The base model unless a test asks for the registry's champion (the default outside tests).
+os.environ["FINASSIST_LLM_ADAPTER"] = ""
 
 
 def article(article_id: Any = 1, **overrides: Any) -> dict[str, Any]:
@@ -118,4 +127,32 @@ def llm():
     from finassist.config import Settings
     from finassist.llm import open_llm
 
-    return open_llm(Settings())
+    return open_llm(Settings(), adapter="")
+
+
+def qa_example(i: int, answer: str, prompt_version: str = "v1"):
+    """A training example about a made-up dividend rise of `i` percent, with one news hit as its context."""
+    from datetime import UTC, datetime
+
+    from finassist.domain import Hit
+    from finassist.training.dataset import QAExample
+
+    hit = Hit(article_id=str(i), headline=f"Copperdeep Mining News {i}", score=0.9,
+              created_at=datetime(2026, 11, 1, tzinfo=UTC), updated_at=datetime(2026, 11, 1, tzinfo=UTC),
+              symbols=["CPRD"], text=f"Copperdeep Mining raised its dividend by {i}%.", chunk_index=0)
+    return QAExample(id=f"q{i:03d}", about_me="I am 40.", question=f"What did Copperdeep do, case {i}?",
+                     context=[hit], answer=answer, teacher="test", prompt_version=prompt_version,
+                     created_at=datetime.now(UTC))
+
+
+def write_dataset(settings, version: str, examples: list, eval_fraction: float = 0.3) -> Path:
+    """`examples` stored as dataset `version` (split by question) the way `dataset generate` stores one."""
+    from finassist.training.dataset import MANIFEST, split_by_question
+
+    train_rows, eval_rows = split_by_question(examples, eval_fraction)
+    folder = settings.datasets_dir / version
+    folder.mkdir(parents=True)
+    for name, rows in (("train.jsonl", train_rows), ("eval.jsonl", eval_rows)):
+        (folder / name).write_text("".join(e.model_dump_json() + "\n" for e in rows))
+    (folder / MANIFEST).write_text(json.dumps({"version": version, "created_at": "2026-11-23T00:00:00"}))
+    return folder

@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 import pytest
 
 from finassist.config import Settings
-from finassist.domain import Hit
-from finassist.training.dataset import MANIFEST, QAExample, split_by_question
 from finassist.training.finetune import TrainConfig, load_config, make_trainer, train
 
+from conftest import qa_example, write_dataset
+
 pytestmark = pytest.mark.slow
-
-
-def example(i: int, answer: str) -> QAExample:
-    hit = Hit(article_id=str(i), headline=f"Copperdeep Mining News {i}", score=0.9,
-              created_at=datetime(2026, 11, 1, tzinfo=UTC), updated_at=datetime(2026, 11, 1, tzinfo=UTC),
-              symbols=["CPRD"], text=f"Copperdeep Mining raised its dividend by {i}%.", chunk_index=0)
-    return QAExample(id=f"q{i:03d}", about_me="I am 40.", question=f"What did Copperdeep do, case {i}?",
-                     context=[hit], answer=answer, teacher="test", prompt_version="v1", created_at=datetime.now(UTC))
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +27,7 @@ def base(llm):
 def test_the_loss_falls_on_the_answer_tokens_only(base, tmp_path):
     model, tokenizer = base
     answer = "Copperdeep raised its dividend by 7% [1]."
-    trainer = make_trainer(model, tokenizer, TrainConfig(max_steps=1), [example(7, answer)], [], tmp_path)
+    trainer = make_trainer(model, tokenizer, TrainConfig(max_steps=1), [qa_example(7, answer)], [], tmp_path)
     batch = trainer.data_collator([trainer.train_dataset[0]])
     ids, labels = batch["input_ids"][0], batch["labels"][0]
     learned = tokenizer.decode(ids[labels != -100])
@@ -62,14 +53,9 @@ def test_config_comes_from_yaml_with_overrides_and_rejects_unknown_keys(tmp_path
 def trained(tmp_path_factory):
     """A dataset of 6 short examples and a real 3-step LoRA run on it."""
     home = tmp_path_factory.mktemp("train") / "home"
-    settings = Settings(home=home, tracing=False)
-    examples = [example(i, f"Copperdeep raised its dividend by {i}% [1].") for i in range(1, 7)]
-    train_rows, eval_rows = split_by_question(examples, 0.3)
-    folder = settings.datasets_dir / "abcdef123456"
-    folder.mkdir(parents=True)
-    for name, rows in (("train.jsonl", train_rows), ("eval.jsonl", eval_rows)):
-        (folder / name).write_text("".join(e.model_dump_json() + "\n" for e in rows))
-    (folder / MANIFEST).write_text(json.dumps({"version": "abcdef123456", "created_at": "2026-11-23T00:00:00"}))
+    settings = Settings(home=home, tracing=False, comet_mode="offline")
+    write_dataset(settings, "abcdef123456",
+                  [qa_example(i, f"Copperdeep raised its dividend by {i}% [1].") for i in range(1, 7)])
 
     return settings, train(settings, TrainConfig(max_steps=3, batch_size=2, lora_r=4, lora_alpha=8))
 
@@ -129,3 +115,39 @@ def test_evaluation_compares_base_and_tuned_with_a_judge_and_logs_to_the_trainin
     metrics = mlflow.MlflowClient(settings.tracking_uri).get_run(result["run_id"]).data.metrics
     assert metrics["heldout_tuned_perplexity"] == pytest.approx(report["tuned"]["perplexity"])
     assert "heldout_base_rouge_l" in metrics and "heldout_tuned_judge" in metrics
+
+
+def test_the_run_is_mirrored_to_a_comet_offline_experiment(trained):
+    """Comet ML (the reference course's tracker) gets the params, per-step loss, final metrics and the adapter."""
+    import zipfile
+
+    import mlflow
+
+    settings, result = trained
+    archive = result["comet"]
+    assert archive.startswith(str(settings.home / "comet")) and archive.endswith(".zip")
+    with zipfile.ZipFile(archive) as z:
+        experiment = json.loads(z.read("experiment.json"))
+        messages = [json.loads(line) for line in z.read("messages.json").splitlines()]
+        names = z.namelist()
+    assert experiment["project_name"] == "finassist" and "dataset_version:abcdef123456" in experiment["tags"]
+    params = {m["payload"]["param"]["paramName"]: m["payload"]["param"]["paramValue"]
+              for m in messages if m["type"] == "parameter_msg"}
+    assert params["cfg.lora_r"] == 4 and params["base_model"] == "SmolLM2-135M-Instruct"
+    metrics = [m["payload"]["metric"] for m in messages if m["type"] == "metric_msg"]
+    assert sorted(m["step"] for m in metrics if m["metricName"] == "loss") == [1, 2, 3]
+    assert {"train_loss", "eval_loss"} <= {m["metricName"] for m in metrics}
+    model_files = {m["payload"]["additional_params"]["fileName"] for m in messages
+                   if m["payload"].get("additional_params", {}).get("groupingName") == "financial-assistant"}
+    assert {"adapter/adapter_model.safetensors", "adapter/finassist.json"} <= model_files
+    assert len(names) > len(model_files)  # the files themselves travel in the archive
+    tags = mlflow.MlflowClient(settings.tracking_uri).get_run(result["run_id"]).data.tags
+    assert tags["comet_experiment"] == experiment["offline_id"]
+
+
+def test_comet_online_without_a_key_is_a_clear_error_and_auto_without_one_is_off(tmp_path):
+    from finassist.training.tracking import CometRun
+
+    with pytest.raises(ValueError, match="needs COMET_API_KEY"):
+        CometRun.open(Settings(home=tmp_path, comet_mode="online", comet_api_key=None), "x")
+    assert CometRun.open(Settings(home=tmp_path, comet_mode="auto", comet_api_key=None), "x") is None

@@ -73,7 +73,11 @@ class Settings(BaseSettings):
         "", description="HF model id or local path (transformers) / served model name (openai); empty = packaged "
         "SmolLM2-135M-Instruct."
     )
-    llm_adapter: str = Field("", description="LoRA adapter folder to load on the base model; empty = none.")
+    llm_adapter: str | None = Field(
+        None, description="LoRA adapter to load on the base model: a folder, models:/NAME@ALIAS or models:/NAME/N; "
+        "unset = the registry's champion (models:/<registry_model>@champion), base model while there is none; "
+        "empty = the base model."
+    )
     llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://vllm:8000/v1.")
     llm_api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("FINASSIST_LLM_API_KEY", "OPENAI_API_KEY")
@@ -108,6 +112,26 @@ class Settings(BaseSettings):
     teacher_timeout_s: float = Field(120.0, gt=0)
     teacher_max_retries: int = Field(3, ge=0, le=10, description="Retries (with backoff) of a failing teacher call.")
     dataset_eval_fraction: float = Field(0.2, gt=0, lt=1, description="Share of questions held out for evaluation.")
+
+    # --- Comet ML (optional second tracker for training runs) ------------------------------------
+    comet_mode: Literal["auto", "online", "offline", "off"] = Field(
+        "auto", description="auto = online when COMET_API_KEY is set, else off; offline = archives under "
+        "FINASSIST_HOME/comet for `comet upload`."
+    )
+    comet_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("FINASSIST_COMET_API_KEY", "COMET_API_KEY")
+    )
+    comet_project: str = Field("finassist", validation_alias=AliasChoices("FINASSIST_COMET_PROJECT",
+                                                                         "COMET_PROJECT_NAME"))
+    comet_workspace: str | None = Field(None, validation_alias=AliasChoices("FINASSIST_COMET_WORKSPACE",
+                                                                            "COMET_WORKSPACE"))
+
+    # --- model registry (MLflow) ------------------------------------------------------------------
+    registry_model: str = Field("financial-assistant", pattern=r"^[A-Za-z0-9_.\-]{1,128}$",
+                                description="Registered model the adapters become versions of.")
+    promotion_metric: Literal["perplexity", "rouge_l", "groundedness", "judge"] = Field(
+        "perplexity", description="Held-out metric a new version must beat the champion on to be promoted."
+    )
 
     # --- serving ---------------------------------------------------------------------------------
     api_host: str = "127.0.0.1"
@@ -147,6 +171,13 @@ class Settings(BaseSettings):
     @property
     def tracking_uri(self) -> str:
         return self.mlflow_uri or f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    @property
+    def adapter_spec(self) -> str:
+        """What to serve: a folder, a model URI, or '' for the base model."""
+        if self.llm_adapter is None:
+            return f"models:/{self.registry_model}@champion"
+        return self.llm_adapter.strip()
 
     @property
     def datasets_dir(self) -> Path:

@@ -22,6 +22,8 @@ app.add_typer(store_app, name="store")
 app.add_typer(eval_app, name="eval")
 dataset_app = typer.Typer(no_args_is_help=True, help="Training data: questions + news → teacher answers → versions.")
 app.add_typer(dataset_app, name="dataset")
+model_app = typer.Typer(no_args_is_help=True, help="Model registry: register adapters, promote the champion.")
+app.add_typer(model_app, name="model")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON value as the last stdout line.")]
 WorkersOpt = Annotated[int | None, typer.Option("--workers", "-w", min=1, help="Worker threads per process.")]

@@ -1,4 +1,4 @@
-"""Training commands: dataset generate|list|show, train, evaluate."""
+"""Training commands: dataset generate|list|show, train, evaluate, model register|promote|list."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from finassist.cli.common import (
     emit,
     fail,
     load_settings,
+    model_app,
     setup_logging,
 )
 
@@ -148,7 +149,11 @@ def train_command(
 
 @app.command("evaluate")
 def evaluate_command(
-    adapter: Annotated[Path | None, typer.Option(help="Adapter folder from `train`; omit: base only.")] = None,
+    adapter: Annotated[
+        str | None,
+        typer.Option(help="Adapter folder or models:/NAME/VERSION (or @ALIAS); default the latest training run's."),
+    ] = None,
+    base_only: Annotated[bool, typer.Option("--base-only", help="Score the base model alone.")] = False,
     dataset: Annotated[str | None, typer.Option(help="Dataset version; default the adapter's.")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N held-out examples.")] = None,
     max_tokens: Annotated[int, typer.Option(min=1, max=1024, help="Answer length when generating.")] = 96,
@@ -157,22 +162,122 @@ def evaluate_command(
     """Base vs fine-tuned on the held-out questions: perplexity, ROUGE-L, groundedness, LLM judge (with a teacher)."""
     setup_logging()
     from finassist.llm import LLMError
-    from finassist.training.dataset import open_teacher
+    from finassist.registry import RegistryError, resolve_adapter
     from finassist.training.evaluate import evaluate
+    from finassist.training.tracking import adapter_for_run, latest_training_run
 
     settings = load_settings()
-    if adapter is not None and not (adapter / "adapter_config.json").is_file():
-        fail(f"{adapter} is not an adapter folder (no adapter_config.json)")
     try:
-        judge = open_teacher(settings) if (settings.teacher_model or settings.teacher_base_url) else None
-        report = evaluate(settings, adapter, dataset, limit, max_tokens, judge)
-    except (ValueError, FileNotFoundError, LLMError) as e:
+        if base_only:
+            folder = None
+        elif adapter is None:
+            folder = adapter_for_run(settings, latest_training_run(settings))
+        else:
+            folder, _ = resolve_adapter(settings, adapter)
+            if folder is None:
+                fail(f"{adapter}: no such model version in the registry")
+        if folder is not None and not (folder / "adapter_config.json").is_file():
+            fail(f"{folder} is not an adapter folder (no adapter_config.json)")
+        report = evaluate(settings, folder, dataset, limit, max_tokens, _judge(settings))
+    except (ValueError, FileNotFoundError, LLMError, RegistryError) as e:
         fail(str(e))
-    lines = [f"dataset {report['dataset_version']}"]
+    lines = [f"dataset {report['dataset_version']} ({report['examples']} held-out examples)"]
     for model in ("base", "tuned"):
         if model in report:
             r = report[model]
             judged = f", judge {r['judge']:.2f}" if "judge" in r else ""
             lines.append(f"{model:>5}: perplexity {r['perplexity']:.2f}, ROUGE-L {r['rouge_l']:.3f}, "
-                         f"grounded {r['groundedness']:.0%}{judged} ({r['examples']} examples)")
+                         f"grounded {r['groundedness']:.0%}{judged}")
     emit(report, as_json, "\n".join(lines))
+
+
+def _decision_line(decision) -> str:
+    verb = "promoted to champion" if decision.promoted else "not promoted"
+    return f"version {decision.version} {verb}: {decision.reason}"
+
+
+@model_app.command("register")
+def model_register(
+    run_id: Annotated[str | None, typer.Option("--run", help="Training run id; default the latest.")] = None,
+    adapter: Annotated[
+        Path | None, typer.Option(help="An adapter folder from `train` (its finassist.json names the run).")
+    ] = None,
+    promote: Annotated[
+        bool, typer.Option("--promote", help="Then make it the champion if it beats the current one.")
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="With --promote: skip the comparison.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register a trained adapter as a new version of the registered model (FINASSIST_REGISTRY_MODEL)."""
+    setup_logging()
+    from mlflow.exceptions import MlflowException
+
+    from finassist.llm import LLMError, read_adapter_meta
+    from finassist.training.promotion import RegistryError, register
+    from finassist.training.promotion import promote as promote_version
+    from finassist.training.tracking import latest_training_run
+
+    if run_id and adapter:
+        fail("give --run or --adapter, not both")
+    settings = load_settings()
+    try:
+        if adapter is not None:
+            run_id = read_adapter_meta(adapter).get("run_id")
+            if not run_id:
+                fail(f"{adapter} has no {'finassist.json'} naming its training run")
+        run_id = run_id or latest_training_run(settings)
+        version, created = register(settings, run_id)
+        result: dict = {"registered": version.as_dict(), "created": created}
+        lines = [f"{version.label} {'registered' if created else 'was already registered'} (run {run_id})"]
+        if promote:
+            decision = promote_version(settings, version.version, force, _judge(settings))
+            result["promotion"] = decision.as_dict()
+            lines.append(_decision_line(decision))
+    except (ValueError, LLMError, RegistryError, MlflowException) as e:
+        fail(str(e))
+    emit(result, as_json, "\n".join(lines))
+
+
+@model_app.command("promote")
+def model_promote(
+    version: Annotated[int, typer.Argument(min=1, help="Registered version to make the champion.")],
+    force: Annotated[bool, typer.Option("--force", help="Skip the comparison with the current champion.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make a version the champion (what serving loads) if it beats the current one on held-out data."""
+    setup_logging()
+    from mlflow.exceptions import MlflowException
+
+    from finassist.llm import LLMError
+    from finassist.training.promotion import RegistryError, promote
+
+    settings = load_settings()
+    try:
+        decision = promote(settings, version, force, _judge(settings))
+    except (ValueError, LLMError, RegistryError, MlflowException) as e:
+        fail(str(e))
+    emit(decision.as_dict(), as_json, _decision_line(decision))
+
+
+@model_app.command("list")
+def model_list(as_json: JsonOpt = False) -> None:
+    """Registered versions, newest first, with aliases, dataset and held-out scores."""
+    setup_logging()
+    from finassist.registry import ModelRegistry, registry_exists
+
+    settings = load_settings()
+    versions = ModelRegistry(settings).versions(settings.registry_model) if registry_exists(settings) else []
+    rows = [v.as_dict() for v in versions]
+    metric = f"heldout_tuned_{settings.promotion_metric}"
+    human = "\n".join(
+        f"{v.label:<24} {','.join(v.aliases) or '-':<10} {v.created_at:%Y-%m-%d %H:%M}  "
+        f"dataset {v.tags.get('dataset_version', '?')}  {metric} {v.tags.get(metric, 'not evaluated')}"
+        for v in versions
+    ) or f"no versions of {settings.registry_model} yet: finassist train, evaluate, model register"
+    emit(rows, as_json, human)
+
+
+def _judge(settings):
+    from finassist.training.dataset import open_teacher
+
+    return open_teacher(settings) if (settings.teacher_model or settings.teacher_base_url) else None

@@ -34,8 +34,17 @@ __all__ = [
 
 
 def open_llm(settings: Settings, adapter: str | None = None, adapter_label: str | None = None) -> LLM:
-    """The configured LLM; `adapter` (a LoRA folder) overrides FINASSIST_LLM_ADAPTER."""
-    adapter = adapter if adapter is not None else settings.llm_adapter
+    """The configured LLM; `adapter` (a LoRA folder or model URI, '' = none) overrides FINASSIST_LLM_ADAPTER.
+
+    A model URI (by default the registry's champion) is resolved and its adapter downloaded first."""
+    from finassist.registry import RegistryError, resolve_adapter
+
+    try:
+        path, label = resolve_adapter(settings, adapter if adapter is not None else settings.adapter_spec)
+    except RegistryError as exc:
+        raise LLMError(str(exc)) from exc
+    adapter = str(path) if path else None
+    adapter_label = adapter_label or label
     if settings.llm_backend == "openai":
         from finassist.llm.remote import OpenAICompatibleLLM
 

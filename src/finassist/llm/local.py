@@ -118,9 +118,13 @@ class TransformersLLM(LLM):
         if adapter_dir is not None:
             if not (adapter_dir / "adapter_config.json").is_file():
                 raise LLMError(f"{adapter_dir} is not a LoRA adapter folder (no adapter_config.json)")
-            prompt_version = read_adapter_meta(adapter_dir).get("prompt_version")
-        source = model or str(packaged_model_dir(models_dir))
+            meta = read_adapter_meta(adapter_dir)
+            prompt_version = meta.get("prompt_version")
         base_name = model or PACKAGED_MODEL
+        if adapter_dir is not None and meta.get("base_model") not in (None, base_name):
+            raise LLMError(f"{adapter_label or adapter_dir} was trained on {meta['base_model']}, not on the "
+                           f"configured base model {base_name} (FINASSIST_LLM_MODEL)")
+        source = model or str(packaged_model_dir(models_dir))
         self.tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(source)
         if not getattr(self.tokenizer, "chat_template", None):
             raise LLMError(f"{base_name} has no chat template; use an instruct/chat model")

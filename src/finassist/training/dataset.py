@@ -167,7 +167,7 @@ def open_teacher(settings: Settings) -> LLM:
         )
     from finassist.llm import open_llm
 
-    return open_llm(settings)
+    return open_llm(settings, adapter="")  # the base model: a served champion teaching its successor would drift
 
 
 def generate_dataset(

@@ -74,6 +74,11 @@ def score_model(llm: LLM, examples: list[QAExample], max_new_tokens: int, judge:
     return result
 
 
+def evaluation_key(dataset_version: str, examples: int, max_new_tokens: int) -> str:
+    """Names one held-out set and generation length: only scores under the same key are comparable."""
+    return f"{dataset_version}-n{examples}-t{max_new_tokens}"
+
+
 def evaluate(
     settings: Settings,
     adapter: Path | None,
@@ -81,7 +86,10 @@ def evaluate(
     limit: int | None = None,
     max_new_tokens: int = 96,
     judge: LLM | None = None,
+    include_base: bool = True,
 ) -> dict[str, Any]:
+    """Score the base model and/or the adapter on a dataset's held-out questions (default: the adapter's dataset);
+    logged to the adapter's training run (metrics `heldout_*` and the report under `evaluations/`)."""
     from finassist.llm.local import TransformersLLM
 
     meta = read_adapter_meta(adapter) if adapter else {}
@@ -89,29 +97,48 @@ def evaluate(
     held = held[:limit] if limit else held
     if not held:
         raise ValueError(f"dataset {manifest['version']} has no held-out examples")
-    report: dict[str, Any] = {"dataset_version": manifest["version"], "adapter": str(adapter) if adapter else None}
-    base = TransformersLLM(model=settings.llm_model, models_dir=settings.models_path, device=settings.llm_device)
-    report["base"] = score_model(base, held, max_new_tokens, judge)
-    base.close()
-    if adapter:
-        tuned = TransformersLLM(model=settings.llm_model, adapter=adapter, models_dir=settings.models_path,
-                                device=settings.llm_device)
-        report["tuned"] = score_model(tuned, held, max_new_tokens, judge)
-        tuned.close()
+    key = evaluation_key(manifest["version"], len(held), max_new_tokens)
+    report: dict[str, Any] = {"key": key, "dataset_version": manifest["version"], "examples": len(held),
+                              "max_new_tokens": max_new_tokens, "adapter": str(adapter) if adapter else None}
+    models = ([("base", None)] if include_base or not adapter else []) + ([("tuned", adapter)] if adapter else [])
+    for name, folder in models:
+        llm = TransformersLLM(model=settings.llm_model, adapter=folder, models_dir=settings.models_path,
+                              device=settings.llm_device)
+        try:
+            report[name] = score_model(llm, held, max_new_tokens, judge)
+        finally:
+            llm.close()
     run_id = meta.get("run_id")
     if run_id:
-        _log(settings, run_id, report)
+        _log(settings, run_id, report, as_latest=meta.get("dataset_version") == manifest["version"])
         report["run_id"] = run_id
     return report
 
 
-def _log(settings: Settings, run_id: str, report: dict[str, Any]) -> None:
+def _log(settings: Settings, run_id: str, report: dict[str, Any], as_latest: bool) -> None:
+    """The report as an artifact under its key; on the adapter's own dataset also as the run's `heldout_*`."""
     from finassist.training.tracking import mlflow_client
 
-    mlflow, _ = mlflow_client(settings)
+    mlflow, client = mlflow_client(settings)
+    client.log_text(run_id, json.dumps(report, indent=2, default=str), f"evaluations/{report['key']}.json")
+    if not as_latest:
+        return
     with mlflow.start_run(run_id=run_id):
         for model in ("base", "tuned"):
             for name, value in report.get(model, {}).items():
                 if isinstance(value, int | float):
                     mlflow.log_metric(f"heldout_{model}_{name}", float(value))
-        mlflow.log_text(json.dumps(report, indent=2, default=str), "evaluation.json")
+        mlflow.set_tag("heldout_key", report["key"])
+
+
+def stored_evaluation(settings: Settings, run_id: str, key: str) -> dict[str, Any] | None:
+    """A report `evaluate` logged to the run under `key`, or None."""
+    from mlflow.exceptions import MlflowException
+
+    from finassist.training.tracking import mlflow_client
+
+    mlflow, _ = mlflow_client(settings)
+    try:
+        return mlflow.artifacts.load_dict(f"runs:/{run_id}/evaluations/{key}.json")
+    except (MlflowException, OSError, ValueError):
+        return None

@@ -90,7 +90,7 @@ def train(settings: Settings, config: TrainConfig, run_name: str | None = None) 
     from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 
     from finassist.llm.local import PACKAGED_MODEL, packaged_model_dir
-    from finassist.training.tracking import TRAINING_EXPERIMENT, experiment_id, mlflow_client
+    from finassist.training.tracking import TRAINING_EXPERIMENT, CometRun, experiment_id, mlflow_client
 
     manifest, train_rows, eval_rows = load_dataset(settings, config.dataset)
     if not train_rows:
@@ -134,10 +134,20 @@ def train(settings: Settings, config: TrainConfig, run_name: str | None = None) 
             **{f"hw.{k}": v for k, v in hardware().items()},
         }
         mlflow.log_params(params)
-        mlflow.set_tags({"dataset_version": manifest["version"], "base_model": base_name,
-                         "prompt_version": PROMPT_VERSION})
+        tags = {"dataset_version": manifest["version"], "base_model": base_name, "prompt_version": PROMPT_VERSION}
+        mlflow.set_tags(tags)
         trainer = make_trainer(model, tokenizer, config, train_rows, eval_rows, out_dir, report_to=["mlflow"])
-        result = trainer.train()
+        comet = CometRun.open(settings, run.info.run_name)
+        if comet is not None:
+            comet.log_params(params)
+            trainer.add_callback(comet.callback())
+            mlflow.set_tag("comet_experiment", comet.key)
+        try:
+            result = trainer.train()
+        except BaseException:
+            if comet is not None:
+                comet.abort()
+            raise
         metrics = {"train_loss": result.training_loss, "train_seconds": time.monotonic() - started,
                    "train_steps": result.global_step}
         if eval_rows:
@@ -150,8 +160,12 @@ def train(settings: Settings, config: TrainConfig, run_name: str | None = None) 
         (adapter_dir / ADAPTER_META).write_text(json.dumps(meta, indent=2) + "\n")
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
         mlflow.log_artifacts(str(adapter_dir), artifact_path="adapter")
-        return {"run_id": run.info.run_id, "adapter_dir": str(adapter_dir), "artifact_uri": run.info.artifact_uri,
-                **meta}
+        summary = {"run_id": run.info.run_id, "adapter_dir": str(adapter_dir), "artifact_uri": run.info.artifact_uri,
+                   **meta}
+        if comet is not None:
+            summary["comet"] = comet.finish({k: float(v) for k, v in metrics.items()}, tags, adapter_dir,
+                                            settings.registry_model)
+        return summary
 
 
 def make_trainer(model, tokenizer, config: TrainConfig, train_rows: list[QAExample], eval_rows: list[QAExample],
