@@ -19,12 +19,14 @@ $(STAMP): pyproject.toml
 	# Debian's chromium for the chat-UI browser test (Playwright cannot download its own browser offline).
 	command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq chromium >/dev/null; } \
 		|| echo "chromium not installed: the UI browser test will be skipped"
+	# Debian's PostgreSQL for the production-mode test (an MLflow server backed by it); the test starts its own.
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq \
+		postgresql >/dev/null; } || echo "postgresql not installed: the production-mode MLflow test will be skipped"
 	rm -f $(VENV)/.installed-* && touch $@
 
+# Ingest the sample news, generate a dataset, fine-tune, evaluate, register and promote, then serve (phases timed).
 run: install
-	$(BIN)/finassist ingest file data/sample_news.jsonl
-	$(BIN)/finassist store info
-	$(BIN)/finassist serve --ask "Which company raised its revenue outlook, and by how much?"
+	$(BIN)/finassist quickstart
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
@@ -39,6 +41,7 @@ bench: install
 	$(BIN)/python benchmarks/store.py
 	$(BIN)/finassist eval retrieval ../shared/data/tatqa_dev
 	$(BIN)/python benchmarks/serve.py --optimize
+	$(BIN)/python benchmarks/train.py
 
 clean-home:
 	rm -rf $(FINASSIST_HOME)

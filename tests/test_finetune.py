@@ -151,3 +151,33 @@ def test_comet_online_without_a_key_is_a_clear_error_and_auto_without_one_is_off
     with pytest.raises(ValueError, match="needs COMET_API_KEY"):
         CometRun.open(Settings(home=tmp_path, comet_mode="online", comet_api_key=None), "x")
     assert CometRun.open(Settings(home=tmp_path, comet_mode="auto", comet_api_key=None), "x") is None
+
+
+def test_a_two_process_data_parallel_run_is_tracked_and_saved_once(trained):
+    """torchrun (what `accelerate launch` wraps) with 2 CPU processes: both train (gloo), the main one alone tracks
+    the run and saves the adapter."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import mlflow
+
+    settings, _ = trained
+    client = mlflow.MlflowClient(settings.tracking_uri)
+    experiment = client.get_experiment_by_name("finassist-training").experiment_id
+    before = {r.info.run_id for r in client.search_runs([experiment])}
+    torchrun = Path(sys.executable).with_name("torchrun")
+    env = {**os.environ, "FINASSIST_HOME": str(settings.home), "FINASSIST_COMET_MODE": "off", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [str(torchrun), "--standalone", "--nproc-per-node", "2", "-m", "finassist.cli", "train", "--json",
+         "--set", "max_steps=2", "--set", "lora_r=4", "--set", "lora_alpha=8"],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    new = [r for r in client.search_runs([experiment]) if r.info.run_id not in before]
+    assert len(new) == 1 and new[0].data.params["world_size"] == "2" and new[0].info.status == "FINISHED"
+    assert (settings.home / "runs" / new[0].info.run_id / "adapter" / "adapter_config.json").is_file()
+    assert not list(settings.home.glob("runs/.rank*/adapter"))
+    summaries = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert sorted("run_id" in s for s in summaries) == [False, True]  # one report per process, one run

@@ -65,6 +65,26 @@ def test_greedy_generation_is_deterministic_and_stops_at_max_new_tokens(llm):
 
 
 @pytest.mark.slow
+def test_a_batch_gives_the_answers_one_by_one_generation_gives(llm):
+    """Left-padded batch decoding (used for teaching and evaluation) changes speed, not answers."""
+    conversations = [
+        [{"role": "user", "content": "Name a primary color."}],
+        [{"role": "user", "content": "What is a stock dividend? Explain it to a new investor in detail."}],
+        [{"role": "user", "content": "Say hi."}],
+    ]
+    params = GenerationParams(max_new_tokens=12)
+    batch = llm.generate_batch(conversations, params)
+    single = [llm.generate(c, params) for c in conversations]
+    assert [g.text for g in batch] == [g.text for g in single]
+    assert [g.prompt_tokens for g in batch] == [g.prompt_tokens for g in single]
+    assert [(g.completion_tokens, g.finish_reason) for g in batch] == [
+        (g.completion_tokens, g.finish_reason) for g in single
+    ]
+    assert llm.generate_batch([], params) == []
+    with pytest.raises(LLMTimeoutError):
+        llm.generate_batch(conversations, GenerationParams(max_new_tokens=200, timeout_s=0.05))
+
+
 def test_generation_past_its_budget_is_stopped_with_a_timeout(llm):
     with pytest.raises(LLMTimeoutError, match="budget"):
         llm.generate(LONG, GenerationParams(max_new_tokens=200, timeout_s=1e-6))

@@ -186,3 +186,12 @@ class Settings(BaseSettings):
     @property
     def artifacts_dir(self) -> Path:
         return self.home / "mlartifacts"
+
+    @property
+    def artifact_location(self) -> str | None:
+        """Where new MLflow experiments keep artifacts: a tracking server decides itself (its artifact store, proxied);
+        a database file gets FINASSIST_HOME/mlartifacts rather than MLflow's ./mlruns in the working directory."""
+        if self.tracking_uri.split(":", 1)[0] in ("http", "https", "databricks"):
+            return None
+        self.artifacts_dir.mkdir(parents=True, exist_ok=True)
+        return self.artifacts_dir.resolve().as_uri()

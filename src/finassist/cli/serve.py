@@ -40,8 +40,9 @@ def _pipeline_in_background(source, settings, job: str):
     return run
 
 
-def _ask_once_ready(url: str, question: str, settings):
-    """Once the server is ready, ask it one question over HTTP, like any client, and print the answer."""
+def _ask_once_ready(url: str, question: str, settings, after=None):
+    """Once the server is ready, ask it one question over HTTP, like any client, and print the answer (then call
+    `after`)."""
 
     def run() -> None:
         import time
@@ -70,6 +71,8 @@ def _ask_once_ready(url: str, question: str, settings):
         ]
         lines.append(f"({answer['latency_ms'] / 1000:.1f} s; chat UI: {url}/ ; Ctrl-C stops the server)\n")
         typer.echo("\n".join(lines))
+        if after is not None:
+            after()
 
     return run
 
@@ -91,10 +94,7 @@ def serve(
 ) -> None:
     """Serve the assistant: REST API, OpenAI-compatible endpoint and chat UI (optionally keeping the store fresh)."""
     setup_logging()
-    import uvicorn
-
     from finassist.feature.flow import job_key
-    from finassist.inference.api import create_app
 
     settings = alpaca_settings() if ingest_stream else load_settings()
     background = []
@@ -112,9 +112,20 @@ def serve(
 
         job = job_key("stream", [""], settings)
         background.append(_pipeline_in_background(AlpacaStreamSource(settings, None), settings, job))
+    run_server(settings, host, port, background, ask_question)
+
+
+def run_server(settings, host: str | None = None, port: int | None = None, background=(),
+               ask_question: str | None = None, after_answer=None) -> None:
+    """uvicorn with the API (and `background` tasks); with `ask_question`, one example answer once it is ready."""
+    import uvicorn
+
+    from finassist.inference.api import create_app
+
     host, port = host or settings.api_host, port or settings.api_port
+    background = list(background)
     if ask_question:
-        background.append(_ask_once_ready(f"http://{host}:{port}", ask_question, settings))
+        background.append(_ask_once_ready(f"http://{host}:{port}", ask_question, settings, after_answer))
     typer.echo(f"finassist API on http://{host}:{port}  (chat UI: /, docs: /docs, ready: /readyz)", err=True)
     level = os.environ.get("FINASSIST_LOG_LEVEL", "WARNING").lower()
     uvicorn.run(create_app(settings, background=tuple(background)), host=host, port=port, log_level=level)

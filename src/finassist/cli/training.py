@@ -27,6 +27,7 @@ def dataset_generate(
         Path | None, typer.Option("--questions", help="YAML of personas and questions; default the packaged set.")
     ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N questions.")] = None,
+    k: Annotated[int | None, typer.Option(min=1, max=20, help="News per prompt (FINASSIST_RETRIEVAL_K).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Ask the teacher LLM each question with news context from the feature store; store a new dataset version."""
@@ -41,6 +42,8 @@ def dataset_generate(
     from finassist.training.tracking import log_dataset
 
     settings = load_settings()
+    if k is not None:
+        settings = settings.model_copy(update={"retrieval_k": k})
     try:
         questions = load_questions(questions_file)
         store = open_store(settings)
@@ -120,13 +123,16 @@ def train_command(
     overrides: Annotated[
         list[str] | None, typer.Option("--set", help="Override one setting: --set max_steps=20 (repeatable).")
     ] = None,
+    reuse: Annotated[
+        bool, typer.Option("--reuse", help="If this config already finished on this dataset, reuse that run.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Fine-tune the base model with LoRA (QLoRA on CUDA) on a dataset version; tracked in MLflow."""
     setup_logging()
     from pydantic import ValidationError
 
-    from finassist.training.finetune import load_config, train
+    from finassist.training.finetune import finished_run, load_config, train
 
     settings = load_settings()
     try:
@@ -134,12 +140,16 @@ def train_command(
     except (ValueError, ValidationError, OSError) as e:
         fail(f"invalid training config: {e}")
     try:
-        result = train(settings, config)
+        result = (finished_run(settings, config) if reuse else None) or train(settings, config)
     except (ValueError, FileNotFoundError) as e:
         fail(str(e))
+    if "run_id" not in result:  # another process of a distributed run: the main one tracks and reports
+        emit(result, as_json, f"process {result['rank']}: done")
+        return
     m = result["metrics"]
     human = (
-        f"run {result['run_id']}: {m['train_steps']} steps in {m['train_seconds']:.0f} s, train loss "
+        ("reused " if result.get("reused") else "")
+        + f"run {result['run_id']}: {m['train_steps']} steps in {m['train_seconds']:.0f} s, train loss "
         f"{m['train_loss']:.3f}" + (f", eval loss {m['eval_loss']:.3f}" if "eval_loss" in m else "")
         + f"\n  adapter: {result['adapter_dir']}"
     )
@@ -157,6 +167,9 @@ def evaluate_command(
     dataset: Annotated[str | None, typer.Option(help="Dataset version; default the adapter's.")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N held-out examples.")] = None,
     max_tokens: Annotated[int, typer.Option(min=1, max=1024, help="Answer length when generating.")] = 96,
+    reuse: Annotated[
+        bool, typer.Option("--reuse", help="Print the adapter's stored report for this held-out set if there is one.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Base vs fine-tuned on the held-out questions: perplexity, ROUGE-L, groundedness, LLM judge (with a teacher)."""
@@ -178,7 +191,8 @@ def evaluate_command(
                 fail(f"{adapter}: no such model version in the registry")
         if folder is not None and not (folder / "adapter_config.json").is_file():
             fail(f"{folder} is not an adapter folder (no adapter_config.json)")
-        report = evaluate(settings, folder, dataset, limit, max_tokens, _judge(settings))
+        report = (_stored_report(settings, folder, dataset, limit, max_tokens) if reuse and folder else None) \
+            or evaluate(settings, folder, dataset, limit, max_tokens, _judge(settings))
     except (ValueError, FileNotFoundError, LLMError, RegistryError) as e:
         fail(str(e))
     lines = [f"dataset {report['dataset_version']} ({report['examples']} held-out examples)"]
@@ -189,6 +203,20 @@ def evaluate_command(
             lines.append(f"{model:>5}: perplexity {r['perplexity']:.2f}, ROUGE-L {r['rouge_l']:.3f}, "
                          f"grounded {r['groundedness']:.0%}{judged}")
     emit(report, as_json, "\n".join(lines))
+
+
+def _stored_report(settings, folder: Path, dataset: str | None, limit: int | None, max_tokens: int) -> dict | None:
+    from finassist.llm import read_adapter_meta
+    from finassist.training.dataset import load_dataset
+    from finassist.training.evaluate import evaluation_key, stored_evaluation
+
+    meta = read_adapter_meta(folder)
+    if not meta.get("run_id"):
+        return None
+    manifest, _, held = load_dataset(settings, dataset or meta.get("dataset_version"))
+    n = min(limit, len(held)) if limit else len(held)
+    report = stored_evaluation(settings, meta["run_id"], evaluation_key(manifest["version"], n, max_tokens))
+    return report | {"reused": True} if report and "base" in report and "tuned" in report else None
 
 
 def _decision_line(decision) -> str:

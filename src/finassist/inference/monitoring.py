@@ -60,10 +60,7 @@ class Tracer:
         client = MlflowClient(settings.tracking_uri)
         experiment = client.get_experiment_by_name(EXPERIMENT)
         if experiment is None:
-            settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
-            self.experiment_id = client.create_experiment(
-                EXPERIMENT, artifact_location=settings.artifacts_dir.resolve().as_uri()
-            )
+            self.experiment_id = client.create_experiment(EXPERIMENT, artifact_location=settings.artifact_location)
         else:
             self.experiment_id = experiment.experiment_id
         self.uri = settings.tracking_uri

@@ -86,6 +86,13 @@ class LLM(ABC):
                 return item
         raise LLMError("backend ended its stream without a result")
 
+    batch_size: int = 1  # prompts `generate_batch` answers in one pass
+
+    def generate_batch(self, conversations: Sequence[Sequence[Message]], params: GenerationParams) -> list[Generation]:
+        """Answers to several prompts (offline work such as teaching or evaluating). In-process backends decode
+        them together, which is faster on a CPU whose decoding is bound by reading the weights."""
+        return [self.generate(messages, params) for messages in conversations]
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (optional)."""
 

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -204,34 +204,37 @@ def generate_dataset(
     failures: list[str] = []
     pending = [job for job in jobs if job[3] not in cache.answers]
 
-    def ask(job) -> QAExample:
-        q, about_me, hits, _ = job
-        answer = teacher.generate(build(q.question, hits, about_me, ()), params)
-        return QAExample(
-            id=q.id,
-            about_me=about_me,
-            question=q.question,
-            context=hits,
-            answer=answer.text.strip(),
-            teacher=teacher_name,
-            prompt_version=prompt_version,
-            created_at=datetime.now(UTC),
+    def ask(batch: list) -> list[QAExample]:
+        timeout = settings.teacher_timeout_s * len(batch)
+        answers = teacher.generate_batch(
+            [build(q.question, hits, about_me, ()) for q, about_me, hits, _ in batch],
+            replace(params, timeout_s=timeout),
         )
+        return [
+            QAExample(id=q.id, about_me=about_me, question=q.question, context=hits, answer=answer.text.strip(),
+                      teacher=teacher_name, prompt_version=prompt_version, created_at=datetime.now(UTC))
+            for (q, about_me, hits, _), answer in zip(batch, answers, strict=True)
+        ]
 
+    # A remote teacher answers single questions concurrently; an in-process one decodes a batch at a time.
+    size = teacher.batch_size
+    batches = [pending[i : i + size] for i in range(0, len(pending), size)]
     workers = settings.teacher_concurrency if teacher.info.backend == "openai" else 1
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="teacher") as pool:
-        futures = {pool.submit(ask, job): job for job in pending}
+        futures = {pool.submit(ask, batch): batch for batch in batches}
         for future in as_completed(futures):
-            job = futures[future]
+            batch = futures[future]
             try:
-                example = future.result()
+                examples = future.result()
             except LLMError as exc:
-                failures.append(f"{job[0].id}: {exc}")
-                log.warning("teacher failed on %s: %s", job[0].id, exc)
+                for job in batch:
+                    failures.append(f"{job[0].id}: {exc}")
+                log.warning("teacher failed on %s: %s", ", ".join(job[0].id for job in batch), exc)
             else:
-                cache.add(job[3], example)
-                generated += 1
-            done += 1
+                for job, example in zip(batch, examples, strict=True):
+                    cache.add(job[3], example)
+                generated += len(examples)
+            done += len(batch)
             if on_progress:
                 on_progress(done, len(pending))
     if pending and not generated:

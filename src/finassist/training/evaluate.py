@@ -45,18 +45,20 @@ def judge_score(judge: LLM, prompt: str, reference: str, answer: str) -> int | N
 
 def score_model(llm: LLM, examples: list[QAExample], max_new_tokens: int, judge: LLM | None = None) -> dict[str, Any]:
     """All metrics of one model over `examples` (which carry their own news context and prompt version)."""
-    nlls, counts, answers, contexts, references, judged = [], [], [], [], [], []
+    nlls, counts, contexts, references, judged = [], [], [], [], []
     params = GenerationParams(max_new_tokens=max_new_tokens, temperature=0.0)
-    for example in examples:
-        messages = get_template(example.prompt_version)(example.question, example.context, example.about_me, ())
+    prompts = [get_template(e.prompt_version)(e.question, e.context, e.about_me, ()) for e in examples]
+    for example, messages in zip(examples, prompts, strict=True):
         nll, n = answer_nll(llm.model, llm.tokenizer, messages, example.answer)  # type: ignore[attr-defined]
         nlls.append(nll)
         counts.append(n)
-        answer = llm.generate(messages, params).text
-        answers.append(answer)
         contexts.append("\n".join(f"{h.headline}\n{h.text}" for h in example.context))
         references.append(example.answer)
-        if judge is not None:
+    answers = []
+    for i in range(0, len(prompts), llm.batch_size):
+        answers += [g.text for g in llm.generate_batch(prompts[i : i + llm.batch_size], params)]
+    if judge is not None:
+        for example, messages, answer in zip(examples, prompts, answers, strict=True):
             try:
                 judged.append(judge_score(judge, messages[-1]["content"], example.answer, answer))
             except LLMError as exc:

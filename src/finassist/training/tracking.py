@@ -28,8 +28,7 @@ def experiment_id(settings: Settings, name: str) -> str:
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
-    settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
-    return client.create_experiment(name, artifact_location=settings.artifacts_dir.resolve().as_uri())
+    return client.create_experiment(name, artifact_location=settings.artifact_location)
 
 
 def log_dataset(settings: Settings, report: dict[str, Any], folder: Path) -> str:
