@@ -5,6 +5,7 @@ As root the cluster runs as the `postgres` system user (PostgreSQL refuses root)
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -61,8 +62,6 @@ class PostgresServer:
         return proc.stdout.strip()
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self.root, ignore_errors=True)
