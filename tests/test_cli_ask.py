@@ -44,3 +44,14 @@ def test_ask_rejects_bad_input_with_a_clear_message(news_home):
     proc = finassist("ask", "x" * 2_001, check=False)
     assert proc.returncode == 2 and "question" in proc.stderr and "2000" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_serve_with_several_workers_needs_a_qdrant_server_and_no_in_process_pipeline(home, tmp_path):
+    """Each worker would open the embedded store, which one process only may hold: refuse before starting."""
+    proc = finassist("serve", "--workers", "2", check=False)
+    assert proc.returncode == 2 and "--workers needs a Qdrant server (FINASSIST_QDRANT_URL)" in proc.stderr
+    news = tmp_path / "n.jsonl"
+    news.write_text("")
+    proc = finassist("serve", "--workers", "2", "--ingest-file", str(news), check=False,
+                     env={"FINASSIST_QDRANT_URL": "http://127.0.0.1:9"})
+    assert proc.returncode == 2 and "run the feature pipeline as its own process" in proc.stderr

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from conftest import finassist
-from fake_alpaca import FakeAlpaca, make_article
+from fake_alpaca import FakeAlpaca, make_article, parse_ts
 
 
 @pytest.fixture
@@ -59,6 +59,41 @@ def test_backfill_ingests_every_article_once_including_slice_borders(fake, home)
 
     assert (out["articles_in"], out["articles_written"], out["quarantined"]) == (16, 16, 0)
     assert finassist("store", "info", "--json")["articles"] == 16
+
+
+def test_a_two_process_backfill_slices_the_range_across_all_workers_with_addresses_from_config(fake, home):
+    """2 processes x 2 workers = 4 workers x 4 slices each: 16 slices of 12 h; articles sit on every border."""
+    from api_server import free_port
+
+    start = datetime(2026, 9, 1, tzinfo=UTC)
+    borders = [start + timedelta(hours=12 * i) for i in range(16)]
+    fake.add_articles(*(make_article(300 + i, t, symbols=["NVLT"]) for i, t in enumerate(borders)))
+    fake.add_articles(*(make_article(400 + i, t + timedelta(hours=3)) for i, t in enumerate(borders)))
+    addresses = ";".join(f"127.0.0.1:{free_port()}" for _ in range(2))
+    base = {**os.environ, **alpaca_env(fake), "FINASSIST_CLUSTER_ADDRESSES": addresses, "FINASSIST_WORKERS": "2"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "finassist.cli", "ingest", "backfill", "--start", "2026-09-01", "--end",
+             "2026-09-09", "--json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**base, "FINASSIST_PROCESS_ID": str(i)},
+        )
+        for i in range(2)
+    ]
+    try:
+        outs = [p.communicate(timeout=300) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
+    results = [json.loads(o[0].strip().splitlines()[-1]) for o in outs]
+    assert sorted(r["process_id"] for r in results) == [0, 1]
+    writer = max(results, key=lambda r: r["articles_in"])
+    assert (writer["articles_in"], writer["articles_written"], writer["quarantined"]) == (32, 32, 0)
+    # Every process asked Alpaca for its own slices only, and together they covered the range once.
+    asked = {(parse_ts(r["start"]), parse_ts(r["end"])) for r in fake.rest_requests}
+    assert sorted(asked) == [(b, b + timedelta(hours=12)) for b in borders]
+    assert finassist("store", "info", "--json")["articles"] == 32
 
 
 def test_backfill_with_wrong_keys_fails_clearly_without_leaking_them(fake, home):

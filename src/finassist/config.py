@@ -41,6 +41,10 @@ class Settings(BaseSettings):
 
     # --- ingestion -------------------------------------------------------------------------------
     workers: int = Field(1, ge=1, le=64, description="Bytewax workers (threads) per process.")
+    cluster_addresses: str | None = Field(
+        None, description='Bytewax cluster: "host:port;host:port", one per process (the --addresses default).'
+    )
+    process_id: int | None = Field(None, ge=0, description="This process's index in the cluster (--process-id).")
     batch_articles: int = Field(
         256, ge=1, le=10_000, description="Articles a source hands over per batch (the embedder's micro-batch)."
     )

@@ -91,6 +91,9 @@ def setup_logging() -> None:
     logging.basicConfig(stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    # Library progress bars (weights loading, trl's dataset preparation) drown the commands' own progress lines.
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")
     # MLflow announces migrations and queue flushes at INFO (it configures its logger itself, from this variable).
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 

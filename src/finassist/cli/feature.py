@@ -33,7 +33,8 @@ def _run_ingest(source, settings, job: str, as_json: bool, workers, process_id, 
     from finassist.feature.flow import IngestStats, run_flow
     from finassist.store import StoreError, open_store
 
-    pid, addrs = parse_cluster(process_id, addresses)
+    pid, addrs = parse_cluster(process_id if process_id is not None else settings.process_id,
+                               addresses or settings.cluster_addresses)
     progress = None
     if not as_json and sys.stderr.isatty():
 

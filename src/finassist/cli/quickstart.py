@@ -60,7 +60,7 @@ def _describe(name: str, r: dict[str, Any]) -> str:
 def quickstart(
     news: Annotated[Path, typer.Option(help="News to ingest (JSONL, Alpaca schema).")] = Path(
         "data/sample_news.jsonl"),
-    questions: Annotated[int, typer.Option(min=2, help="Training questions to have the teacher answer.")] = 24,
+    questions: Annotated[int, typer.Option(min=2, help="Training questions to have the teacher answer.")] = 16,
     k: Annotated[int, typer.Option(min=1, max=20, help="News per training prompt (fewer = faster CPU training).")] = 3,
     config: Annotated[Path | None, typer.Option(help="Training config YAML; default the packaged CPU one.")] = None,
     eval_examples: Annotated[int, typer.Option(min=1, help="Held-out examples to evaluate on.")] = 6,

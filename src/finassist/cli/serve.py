@@ -91,12 +91,21 @@ def serve(
     ask_question: Annotated[
         str | None, typer.Option("--ask", help="Once ready, ask this question through the API and print the answer.")
     ] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="API processes behind the port (each loads the model; needs a Qdrant "
+                          "server, as the embedded store opens in one process only).")
+    ] = 1,
 ) -> None:
     """Serve the assistant: REST API, OpenAI-compatible endpoint and chat UI (optionally keeping the store fresh)."""
     setup_logging()
     from finassist.feature.flow import job_key
 
     settings = alpaca_settings() if ingest_stream else load_settings()
+    if workers > 1:
+        if settings.qdrant_url is None:
+            fail("--workers needs a Qdrant server (FINASSIST_QDRANT_URL): the embedded store opens in one process only")
+        if ingest_file or ingest_stream:
+            fail("--workers runs the API only: run the feature pipeline as its own process (finassist ingest ...)")
     background = []
     if ingest_file:
         from finassist.feature.sources.file import NewsFileSource
@@ -112,22 +121,33 @@ def serve(
 
         job = job_key("stream", [""], settings)
         background.append(_pipeline_in_background(AlpacaStreamSource(settings, None), settings, job))
-    run_server(settings, host, port, background, ask_question)
+    run_server(settings, host, port, background, ask_question, workers=workers)
 
 
 def run_server(settings, host: str | None = None, port: int | None = None, background=(),
-               ask_question: str | None = None, after_answer=None) -> None:
-    """uvicorn with the API (and `background` tasks); with `ask_question`, one example answer once it is ready."""
+               ask_question: str | None = None, after_answer=None, workers: int = 1) -> None:
+    """uvicorn with the API (and `background` tasks); with `ask_question`, one example answer once it is ready.
+    With several workers uvicorn starts that many processes on one port, each building the app from the
+    environment (so settings given only on the command line are not used there)."""
+    import threading
+
     import uvicorn
 
     from finassist.inference.api import create_app
 
     host, port = host or settings.api_host, port or settings.api_port
     background = list(background)
-    if ask_question:
-        background.append(_ask_once_ready(f"http://{host}:{port}", ask_question, settings, after_answer))
+    asker = _ask_once_ready(f"http://{host}:{port}", ask_question, settings, after_answer) if ask_question else None
     typer.echo(f"finassist API on http://{host}:{port}  (chat UI: /, docs: /docs, ready: /readyz)", err=True)
     level = os.environ.get("FINASSIST_LOG_LEVEL", "WARNING").lower()
+    if workers > 1:
+        if asker is not None:  # from this (supervising) process, like any client
+            threading.Thread(target=asker, name="ask-once", daemon=True).start()
+        uvicorn.run("finassist.inference.api:app_from_env", factory=True, workers=workers, host=host, port=port,
+                    log_level=level)
+        return
+    if asker is not None:
+        background.append(asker)
     uvicorn.run(create_app(settings, background=tuple(background)), host=host, port=port, log_level=level)
 
 

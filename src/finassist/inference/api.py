@@ -498,5 +498,10 @@ def create_app(
     return app
 
 
+def app_from_env() -> FastAPI:
+    """The API with settings from the environment: the factory each `finassist serve --workers N` process imports."""
+    return create_app(Settings())
+
+
 def _data(obj: dict[str, Any]) -> bytes:
     return f"data: {json.dumps(obj, default=str)}\n\n".encode()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,10 @@ def log_dataset(settings: Settings, report: dict[str, Any], folder: Path) -> str
             frame = pd.read_json(folder / f"{split}.jsonl", lines=True)
             if not frame.empty:
                 frame["context"] = frame["context"].map(lambda hits: [h["article_id"] for h in hits])
-            data = mlflow.data.from_pandas(frame, source=str(folder), name="financial-qa", digest=report["version"])
+            with warnings.catch_warnings():  # a local folder "can be interpreted in multiple ways" (both local)
+                warnings.simplefilter("ignore", UserWarning)
+                data = mlflow.data.from_pandas(frame, source=str(folder), name="financial-qa",
+                                               digest=report["version"])
             mlflow.log_input(data, context=split)
         mlflow.log_artifacts(str(folder), artifact_path="dataset")
         return run.info.run_id
