@@ -144,3 +144,37 @@ def test_second_process_gets_a_clear_error_while_the_store_is_open(tmp_path):
     assert out.startswith(StoreBusyError.__name__)
     assert "FINASSIST_QDRANT_URL" in out
     s.close()
+
+
+def test_a_server_collection_is_created_with_shards_replicas_and_indexes_from_config(tmp_path, monkeypatch):
+    """FINASSIST_QDRANT_URL → qdrant-client; here its local mode (":memory:"), which speaks the server's client API but
+    keeps no shard settings, so the calls themselves are recorded on their way to it."""
+    from qdrant_client import QdrantClient
+
+    from finassist.config import Settings
+    from finassist.store import close_stores, open_store
+
+    calls: dict[str, list] = {"collection": [], "index": []}
+    create, index = QdrantClient.create_collection, QdrantClient.create_payload_index
+
+    def record_collection(self, name, **kwargs):
+        calls["collection"].append((name, kwargs["shard_number"], kwargs["replication_factor"]))
+        return create(self, name, **kwargs)
+
+    def record_index(self, name, field, schema, **kwargs):
+        calls["index"].append(field)
+        return index(self, name, field, schema, **kwargs)
+
+    monkeypatch.setattr(QdrantClient, "create_collection", record_collection)
+    monkeypatch.setattr(QdrantClient, "create_payload_index", record_index)
+    settings = Settings(home=tmp_path, qdrant_url=":memory:", qdrant_shards=3, qdrant_replicas=2, collection="news")
+    try:
+        store = open_store(settings)
+        assert store.kind == "qdrant"
+        store.write([item("a1", 2)])
+        store.write([item("a2", 1)])  # the collection exists now: created once
+        assert calls["collection"] == [("news", 3, 2)]
+        assert set(calls["index"]) == {"article_id", "symbols", "created_at", "updated_at", "chunk_index"}
+        assert store.count() == 3 and {h.article_id for h in store.search(vec(1), 10)} == {"a1", "a2"}
+    finally:
+        close_stores()

@@ -77,7 +77,10 @@ def parse_symbols(value: str | None) -> list[str]:
     return [s.strip().upper() for s in (value or "").split(",") if s.strip()]
 
 
-def parse_cluster(process_id: int | None, addresses: str | None) -> tuple[int | None, list[str] | None]:
+def parse_cluster(process_id: int | None, addresses: str | None, settings) -> tuple[int | None, list[str] | None]:
+    """This process's index and the cluster's addresses: the flags, else FINASSIST_PROCESS_ID/_CLUSTER_ADDRESSES."""
+    process_id = process_id if process_id is not None else settings.process_id
+    addresses = addresses or settings.cluster_addresses
     addrs = [a.strip() for a in addresses.split(";") if a.strip()] if addresses else None
     if addrs and process_id is None:
         fail("--addresses needs --process-id")

@@ -33,8 +33,7 @@ def _run_ingest(source, settings, job: str, as_json: bool, workers, process_id, 
     from finassist.feature.flow import IngestStats, run_flow
     from finassist.store import StoreError, open_store
 
-    pid, addrs = parse_cluster(process_id if process_id is not None else settings.process_id,
-                               addresses or settings.cluster_addresses)
+    pid, addrs = parse_cluster(process_id, addresses, settings)
     progress = None
     if not as_json and sys.stderr.isatty():
 
@@ -129,7 +128,7 @@ def ingest_backfill(
     t0, t1 = parse_when(start), parse_when(end) if end else datetime.now(UTC)
     if t1 <= t0:
         fail("--end must be after --start")
-    _, addrs = parse_cluster(process_id, addresses)
+    _, addrs = parse_cluster(process_id, addresses, settings)
     total_workers = (workers or settings.workers) * (len(addrs) if addrs else 1)
     syms = parse_symbols(symbols)
     source = AlpacaBackfillSource(settings, t0, t1, syms or None, slices=total_workers * 4)

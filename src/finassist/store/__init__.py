@@ -34,7 +34,8 @@ def open_store(settings: Settings) -> VectorStore:
                 from finassist.store.qdrant import QdrantStore
 
                 api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-                client = QdrantClient(url=settings.qdrant_url, api_key=api_key)
+                # `location`: a URL, or ":memory:" (qdrant-client's local mode, same API: used by the tests)
+                client = QdrantClient(location=settings.qdrant_url, api_key=api_key)
                 store = QdrantStore(client, settings.collection, settings.qdrant_shards, settings.qdrant_replicas)
             else:
                 from finassist.store.edge import EdgeStore
