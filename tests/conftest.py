@@ -74,6 +74,23 @@ def finassist(*args: str, env: dict[str, str] | None = None, check: bool = True,
     return json.loads(proc.stdout.strip().splitlines()[-1]) if "--json" in args else proc
 
 
+def finassist_cluster(args: list[str], envs: list[dict[str, str]], timeout: float = 300) -> list[dict[str, Any]]:
+    """`finassist ARGS --json` as one process per env at once (a cluster); each must succeed; their JSON results."""
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "finassist.cli", *args, "--json"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env={**os.environ, **env})
+        for env in envs
+    ]
+    try:
+        outs = [p.communicate(timeout=timeout) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert [p.returncode for p in procs] == [0] * len(procs), [err[-2000:] for _, err in outs]
+    return [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+
+
 def ingest_rows(settings, rows: list[Any], path: Path) -> Any:
     """Write `rows` as JSONL at `path` and run them through the real feature pipeline in this process."""
     from finassist.feature.flow import job_key, run_flow

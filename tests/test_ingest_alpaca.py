@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from conftest import finassist
+from conftest import finassist, finassist_cluster
 from fake_alpaca import FakeAlpaca, make_article, parse_ts
 
 
@@ -70,23 +70,9 @@ def test_a_two_process_backfill_slices_the_range_across_all_workers_with_address
     fake.add_articles(*(make_article(300 + i, t, symbols=["NVLT"]) for i, t in enumerate(borders)))
     fake.add_articles(*(make_article(400 + i, t + timedelta(hours=3)) for i, t in enumerate(borders)))
     addresses = ";".join(f"127.0.0.1:{free_port()}" for _ in range(2))
-    base = {**os.environ, **alpaca_env(fake), "FINASSIST_CLUSTER_ADDRESSES": addresses, "FINASSIST_WORKERS": "2"}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "finassist.cli", "ingest", "backfill", "--start", "2026-09-01", "--end",
-             "2026-09-09", "--json"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**base, "FINASSIST_PROCESS_ID": str(i)},
-        )
-        for i in range(2)
-    ]
-    try:
-        outs = [p.communicate(timeout=300) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-    assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
-    results = [json.loads(o[0].strip().splitlines()[-1]) for o in outs]
+    base = {**alpaca_env(fake), "FINASSIST_CLUSTER_ADDRESSES": addresses, "FINASSIST_WORKERS": "2"}
+    results = finassist_cluster(["ingest", "backfill", "--start", "2026-09-01", "--end", "2026-09-09"],
+                                [{**base, "FINASSIST_PROCESS_ID": str(i)} for i in range(2)])
     assert sorted(r["process_id"] for r in results) == [0, 1]
     writer = max(results, key=lambda r: r["articles_in"])
     assert (writer["articles_in"], writer["articles_written"], writer["quarantined"]) == (32, 32, 0)

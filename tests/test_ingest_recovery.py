@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from conftest import finassist, write_jsonl
+from conftest import finassist, finassist_cluster, write_jsonl
 from newsgen import make_articles
 
 
@@ -70,39 +70,11 @@ def test_two_process_cluster_ingests_everything_once(tmp_path, home):
     rows = make_articles(30, long_every=0)
     path = write_jsonl(tmp_path / "news.jsonl", [*rows, "{bad json"])
     addresses = ";".join(f"127.0.0.1:{p}" for p in free_ports(2))
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "finassist.cli",
-                "ingest",
-                "file",
-                str(path),
-                "--json",
-                "--workers",
-                "1",
-                "--process-id",
-                str(i),
-                "--addresses",
-                addresses,
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(2)
-    ]
-    try:
-        outs = [p.communicate(timeout=240) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-    assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
-    import json
-
-    results = [json.loads(o[0].strip().splitlines()[-1]) for o in outs]
+    results = finassist_cluster(
+        ["ingest", "file", str(path), "--workers", "1", "--addresses", addresses],
+        [{"FINASSIST_PROCESS_ID": str(i)} for i in range(2)],
+        timeout=240,
+    )
     writer = max(results, key=lambda r: r["articles_in"])
     assert (writer["articles_in"], writer["articles_ok"], writer["quarantined"]) == (31, 30, 1)
     assert sorted(r["process_id"] for r in results) == [0, 1]
