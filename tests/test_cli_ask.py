@@ -55,3 +55,43 @@ def test_serve_with_several_workers_needs_a_qdrant_server_and_no_in_process_pipe
     proc = finassist("serve", "--workers", "2", "--ingest-file", str(news), check=False,
                      env={"FINASSIST_QDRANT_URL": "http://127.0.0.1:9"})
     assert proc.returncode == 2 and "run the feature pipeline as its own process" in proc.stderr
+
+
+def test_serve_with_two_workers_answers_from_two_processes_on_one_port(home, tmp_path):
+    """`serve --workers 2`: uvicorn runs two processes, each building the app from the environment (here the
+    Qdrant URL is qdrant-client's in-process mode, so each worker has its own empty store)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from api_server import free_port, wait_ready
+
+    port = free_port()
+    env = {**os.environ, "FINASSIST_QDRANT_URL": ":memory:", "FINASSIST_TRACING": "false"}
+    log = (tmp_path / "serve.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "finassist.cli", "serve", "--port", str(port), "--workers", "2"],
+                            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(url, alive=lambda: proc.poll() is None)
+        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        cmdlines = [open(f"/proc/{c}/cmdline").read().replace("\0", " ") for c in children]
+        workers = [c for c in cmdlines if "spawn_main" in c]  # not multiprocessing's resource tracker
+        assert len(workers) == 2, (tmp_path / "serve.log").read_text()[-3000:]
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # a request may land on a worker still loading: both become ready
+            statuses = {httpx.get(f"{url}/readyz", timeout=10).status_code for _ in range(8)}
+            if statuses == {200}:
+                break
+            time.sleep(1)
+        assert statuses == {200}
+        answer = httpx.post(f"{url}/v1/ask", json={"question": "Anything new?", "max_tokens": 4}, timeout=120)
+        assert answer.status_code == 200 and answer.json()["sources"] == []
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(60)
+        log.close()
