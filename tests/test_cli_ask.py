@@ -65,6 +65,7 @@ def test_serve_with_two_workers_answers_from_two_processes_on_one_port(home, tmp
     import subprocess
     import sys
     import time
+    from pathlib import Path
 
     import httpx
 
@@ -79,7 +80,7 @@ def test_serve_with_two_workers_answers_from_two_processes_on_one_port(home, tmp
         url = f"http://127.0.0.1:{port}"
         wait_ready(url, alive=lambda: proc.poll() is None)
         children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
-        cmdlines = [open(f"/proc/{c}/cmdline").read().replace("\0", " ") for c in children]
+        cmdlines = [Path(f"/proc/{c}/cmdline").read_text().replace("\0", " ") for c in children]
         workers = [c for c in cmdlines if "spawn_main" in c]  # not multiprocessing's resource tracker
         assert len(workers) == 2, (tmp_path / "serve.log").read_text()[-3000:]
         deadline = time.monotonic() + 120
