@@ -83,13 +83,16 @@ def test_serve_with_two_workers_answers_from_two_processes_on_one_port(home, tmp
         cmdlines = [Path(f"/proc/{c}/cmdline").read_text().replace("\0", " ") for c in children]
         workers = [c for c in cmdlines if "spawn_main" in c]  # not multiprocessing's resource tracker
         assert len(workers) == 2, (tmp_path / "serve.log").read_text()[-3000:]
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # a request may land on a worker still loading: both become ready
-            statuses = {httpx.get(f"{url}/readyz", timeout=10).status_code for _ in range(8)}
-            if statuses == {200}:
-                break
-            time.sleep(1)
-        assert statuses == {200}
+        ready: set[int] = set()
+        deadline = time.monotonic() + 180
+        while len(ready) < 2 and time.monotonic() < deadline:  # requests land on either worker: wait for both
+            r = httpx.get(f"{url}/readyz", timeout=10)
+            if r.status_code == 200:
+                ready.add(r.json()["pid"])
+            else:
+                time.sleep(0.2)
+        worker_pids = {int(c) for c in children if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()}
+        assert ready == worker_pids, (ready, worker_pids)
         answer = httpx.post(f"{url}/v1/ask", json={"question": "Anything new?", "max_tokens": 4}, timeout=120)
         assert answer.status_code == 200 and answer.json()["sources"] == []
     finally:

@@ -12,6 +12,7 @@ import asyncio
 import hmac
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -371,11 +372,12 @@ def create_app(
     async def readyz() -> JSONResponse:
         if not services.ready.is_set():
             status = "failed" if services.error else "loading"
-            return JSONResponse({"status": status, "error": services.error}, 503)
+            return JSONResponse({"status": status, "error": services.error, "pid": os.getpid()}, 503)
         info = services.llm.info  # type: ignore[union-attr]
         return JSONResponse(
             {
                 "status": "ready",
+                "pid": os.getpid(),  # which process answered, with `serve --workers N`
                 "model": info.model,
                 "adapter": info.adapter,
                 "prompt_version": services.chain.prompt_version or None,  # type: ignore[union-attr]
