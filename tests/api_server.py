@@ -19,9 +19,15 @@ def free_port() -> int:
 
 
 class ApiServer:
+    """uvicorn configured as `finassist serve` runs it (h11, header limits and timeouts from the app's settings)."""
+
     def __init__(self, app, wait_ready: bool = True):
+        from finassist.inference.api import uvicorn_options
+
         self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        options = uvicorn_options(app.state.settings)
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    **options))
         self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
         self.wait_ready = wait_ready
 

@@ -120,7 +120,7 @@ def traces(settings: Settings) -> list:
 
 # --- health, auth, validation ---------------------------------------------------------------------------------
 def test_health_is_open_and_readiness_reports_the_loaded_model(server):
-    assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok", "auth_required": True}
+    assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok", "auth_required": True, "background": {}}
     ready = httpx.get(f"{server.url}/readyz").json()
     assert ready["status"] == "ready" and ready["model"] == "SmolLM2-135M-Instruct" and ready["adapter"] is None
 
@@ -229,7 +229,7 @@ def test_requests_beyond_the_queue_get_503_at_once(api_settings, llm):
         for t in threads:
             t.join()
         assert sorted(statuses) == [200, 503, 503]  # one slot, no queue: the others are refused, not stalled
-        assert "finassist_rejected_total 2.0" in httpx.get(f"{server.url}/metrics").text
+        assert "finassist_rejected_total 2.0" in httpx.get(f"{server.url}/metrics", headers=AUTH).text
 
 
 def test_a_consumer_that_stops_early_closes_the_answer_stream():

@@ -273,3 +273,13 @@ def test_markup_in_a_headline_is_shown_as_text(
     expect(page.locator("#transcript img")).to_have_count(0)
     expect(done.get_by_test_id("answer-meta")).to_contain_text("news about SKYW")
     assert problems == []  # alert(1) would have opened a dialog
+
+
+def test_a_stopped_news_pipeline_shows_in_the_status(open_server, page: Page):
+    degraded = {"status": "degraded", "error": "pipeline-file stopped: RuntimeError: boom"}
+    page.route("**/readyz", lambda route: route.fulfill(status=503, json=degraded))
+    page.goto(f"{open_server.url}/")
+    status = page.get_by_test_id("status")
+    expect(status).to_have_attribute("data-state", "failed")
+    expect(status).to_contain_text("News feed stopped")
+    expect(status).to_have_attribute("title", degraded["error"])

@@ -144,6 +144,17 @@ class Settings(BaseSettings):
     api_max_concurrency: int = Field(1, ge=1, le=256, description="Answers generated at once.")
     api_max_queue: int = Field(8, ge=0, le=10_000, description="Requests waiting beyond that; more get 503.")
     api_max_body_bytes: int = Field(65_536, ge=1_024, description="Larger request bodies get 413.")
+    api_max_header_bytes: int = Field(32_768, ge=1_024, description="Larger request heads get 431.")
+    api_max_headers: int = Field(100, ge=8, description="More request headers get 431.")
+    api_header_timeout_s: float = Field(
+        10.0, gt=0, description="A request head must arrive within this (partial: 408; nothing: closed)."
+    )
+    api_body_timeout_s: float = Field(30.0, gt=0, description="A request body must arrive within this (408).")
+    api_keep_alive_s: int = Field(5, ge=1, description="Idle keep-alive connections are closed after this.")
+    api_docs: bool = Field(
+        False, description="Serve /docs and /redoc (Swagger UI/ReDoc from their CDN) and an open /openapi.json."
+    )
+    api_metrics_public: bool = Field(False, description="/metrics without the API key even when one is set.")
 
     # --- monitoring ------------------------------------------------------------------------------
     mlflow_uri: str | None = Field(None, description="MLflow tracking URI; unset = sqlite under FINASSIST_HOME.")

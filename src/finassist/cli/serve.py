@@ -30,11 +30,9 @@ def _pipeline_in_background(source, settings, job: str):
     def run() -> None:
         from finassist.feature.flow import run_flow
 
-        try:
-            stats = run_flow(source, settings, job, workers=settings.workers)
-            log.warning("feature pipeline finished: %s", stats.as_dict())
-        except Exception:
-            log.exception("feature pipeline stopped")
+        # A failure propagates: the API logs "background task ... stopped" and /readyz stops saying ready.
+        stats = run_flow(source, settings, job, workers=settings.workers)
+        log.warning("feature pipeline finished: %s", stats.as_dict())
 
     run.__name__ = f"pipeline-{job[:24]}"
     return run
@@ -133,22 +131,21 @@ def run_server(settings, host: str | None = None, port: int | None = None, backg
 
     import uvicorn
 
-    from finassist.inference.api import create_app
+    from finassist.inference.api import create_app, uvicorn_options
 
     host, port = host or settings.api_host, port or settings.api_port
-    background = list(background)
-    asker = _ask_once_ready(f"http://{host}:{port}", ask_question, settings, after_answer) if ask_question else None
-    typer.echo(f"finassist API on http://{host}:{port}  (chat UI: /, docs: /docs, ready: /readyz)", err=True)
+    docs = "docs: /docs, " if settings.api_docs else ""
+    typer.echo(f"finassist API on http://{host}:{port}  (chat UI: /, {docs}ready: /readyz)", err=True)
     level = os.environ.get("FINASSIST_LOG_LEVEL", "WARNING").lower()
+    if ask_question:  # like any client, polling /readyz until the socket is open and the model loaded
+        asker = _ask_once_ready(f"http://{host}:{port}", ask_question, settings, after_answer)
+        threading.Thread(target=asker, name="ask-once", daemon=True).start()
+    # h11 with header limits and a request-head timeout (see inference/protocol.py).
+    options = {"host": host, "port": port, "log_level": level, **uvicorn_options(settings)}
     if workers > 1:
-        if asker is not None:  # from this (supervising) process, like any client
-            threading.Thread(target=asker, name="ask-once", daemon=True).start()
-        uvicorn.run("finassist.inference.api:app_from_env", factory=True, workers=workers, host=host, port=port,
-                    log_level=level)
+        uvicorn.run("finassist.inference.api:app_from_env", factory=True, workers=workers, **options)
         return
-    if asker is not None:
-        background.append(asker)
-    uvicorn.run(create_app(settings, background=tuple(background)), host=host, port=port, log_level=level)
+    uvicorn.run(create_app(settings, background=tuple(background)), **options)
 
 
 @app.command("ask")

@@ -8,6 +8,7 @@ Stateless: the chat history comes with every request. The chain records what eac
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,6 +24,10 @@ from finassist.domain import Hit
 from finassist.llm import LLM, Generation, GenerationParams
 from finassist.prompt import ChatTurn, Prompt, fit_prompt
 from finassist.retrieval import Retriever, retrieve_for_question
+
+
+class ClientGone(Exception):
+    """The client left: nothing more is to be done for it."""
 
 
 class Turn(BaseModel):
@@ -186,6 +191,9 @@ class RAGChain:
         req: AskInput = state["request"]
         record: RunRecord = state["record"]
         prompt: Prompt = state["prompt"]
+        cancel: threading.Event | None = state.get("cancel")
+        if cancel is not None and cancel.is_set():
+            raise ClientGone("the client left before the generation started")
         step = record.step("generate")
         params = GenerationParams(
             max_new_tokens=req.max_new_tokens or self.settings.max_new_tokens,
@@ -216,15 +224,16 @@ class RAGChain:
         )
 
     # --- entry points ----------------------------------------------------------------------------
-    def stream(self, request: AskInput) -> Iterator[str | Answer]:
-        """Answer text pieces as generated, then the `Answer` (whole text, sources, usage)."""
+    def stream(self, request: AskInput, cancel: threading.Event | None = None) -> Iterator[str | Answer]:
+        """Answer text pieces as generated, then the `Answer` (whole text, sources, usage). Once `cancel` is set
+        (the client left) no generation starts; one under way stops when its consumer closes this generator."""
         record = RunRecord(request)
         try:
-            for item in self.runnable.stream({"request": request, "record": record}):
+            for item in self.runnable.stream({"request": request, "record": record, "cancel": cancel}):
                 if isinstance(item, Answer):
                     record.answer = item
                 yield item
-        except GeneratorExit:  # the consumer stopped reading: before the answer was complete, the client is gone
+        except (GeneratorExit, ClientGone):  # the client left before the answer was complete
             if record.answer is None:
                 record.error = "client gone"
             raise
