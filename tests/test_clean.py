@@ -1,3 +1,5 @@
+import pytest
+
 from finassist.domain import CleanArticle, NewsArticle, Quarantined
 from finassist.feature.clean import clean_article, clean_html, clean_inline, normalise_text
 
@@ -65,3 +67,45 @@ def test_headline_empty_after_cleaning_is_quarantined():
     q = clean_article(_article(headline="<script>x</script>"))
     assert isinstance(q, Quarantined)
     assert q.step == "clean"
+
+
+# Real Benzinga headlines that the boilerplate rules used to empty (516 of 70,177 in the benchmark file).
+REAL_HEADLINES = [
+    "Benzinga Pro's 5 Stocks To Watch Today",
+    "Video: See The Apple Watch Unboxed",
+    "Chart: Who Dominates The Mobile Apps Space Right Now?",
+    "Copyright Issues Posted On Facebook Are Apparently More Important Than Violent Crime",
+    "Trending In After-Hours: Adobe, FedEx, KB Home & La-Z-Boy Moving On Earnings",
+    "Click Here For A Soaring Retail ETF",
+    "12 Technical Alerts From Benzinga Pro Monday On Apple, GoPro And Others",
+]
+
+
+@pytest.mark.parametrize("headline", REAL_HEADLINES)
+def test_headlines_and_summaries_are_never_treated_as_boilerplate(headline):
+    assert clean_inline(headline) == headline
+    c = clean_article(_article(headline=headline, summary=headline + "."))
+    assert isinstance(c, CleanArticle) and c.headline == headline and c.summary == headline + "."
+
+
+def test_body_paragraphs_carrying_news_are_kept_even_with_furniture_words():
+    kept = [
+        "Copyright Issues Posted On Facebook Are Apparently More Important Than Violent Crime",
+        "Trending In After-Hours: Adobe, FedEx and KB Home moving on earnings.",
+        "(c) Revenue recognition: the company recognises revenue when control passes.",
+        "Video: the company said streaming revenue rose 12% to $1.2 billion.",
+        "Subscribers rose to 4.1 million in the quarter.",
+        "Disclosure: the company disclosed a 4% stake in Acme.",
+    ]
+    furniture = [
+        "© 2024 Benzinga.com. All rights reserved.",
+        "Copyright 2023 Example Media Inc.",
+        "Photo courtesy of Apple.",
+        "Don't miss: the week's top movers",
+        "Sign up for our newsletter here",
+        "Advertisement",
+        "Read Next: Acme Raises Quarterly Dividend 7% To $0.86 A Share",  # another story's figures
+        "See Also: Zephyr Slides 12.1% As Liquidations Mount",
+    ]
+    body = "".join(f"<p>{p}</p>" for p in [*kept, *furniture])
+    assert clean_html(body).split("\n\n") == kept

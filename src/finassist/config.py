@@ -49,6 +49,10 @@ class Settings(BaseSettings):
         256, ge=1, le=10_000, description="Articles a source hands over per batch (the embedder's micro-batch)."
     )
     max_article_bytes: int = Field(2_000_000, ge=1_000, description="Larger raw records are quarantined.")
+    # A 2 MB record cleans in < 1 s and chunks in ~3 s here (benchmarks/faults.py); the budget only stops a stall.
+    record_budget_s: float = Field(
+        30.0, gt=0, description="Seconds one record may take in one step (clean, chunk) before it is quarantined."
+    )
     epoch_seconds: float = Field(2.0, gt=0, description="Bytewax epoch: how often resume state is snapshotted.")
 
     # --- Alpaca ----------------------------------------------------------------------------------

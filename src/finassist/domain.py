@@ -15,6 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 POINT_NAMESPACE = uuid.UUID("0b6c7c3e-58a4-4c43-9f0a-6f3b1c2d7e10")
 
 SYMBOL_PATTERN = r"^[A-Z0-9][A-Z0-9.\-/:]{0,19}$"
+# A news timestamp outside these is a broken record, not news (and year 1 or 9999 overflows once moved to UTC).
+EARLIEST_NEWS = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_NEWS = datetime(2200, 1, 1, tzinfo=UTC)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class NewsArticle(BaseModel):
@@ -62,9 +66,11 @@ class NewsArticle(BaseModel):
     def _normalise_symbols(cls, value: Any) -> Any:
         if value is None:
             return ()
-        if isinstance(value, str):
+        if not isinstance(value, list | tuple):
             raise ValueError("symbols must be a list of tickers")
-        return tuple(dict.fromkeys(str(s).strip().upper() for s in value if str(s).strip()))
+        if not all(isinstance(s, str) for s in value):
+            raise ValueError("each ticker symbol must be a string")
+        return tuple(dict.fromkeys(s.strip().upper() for s in value if s.strip()))
 
     @field_validator("symbols")
     @classmethod
@@ -74,12 +80,27 @@ class NewsArticle(BaseModel):
             raise ValueError(f"invalid ticker symbol(s): {bad[:3]}")
         return value
 
+    @field_validator("headline", "summary", "content", "author", "source", mode="before")
+    @classmethod
+    def _repair_lone_surrogates(cls, value: Any) -> Any:
+        # JSON may carry "\ud83d" alone: not valid Unicode, and one such character should not cost the article.
+        # (In an id or URL it is refused: those must round-trip exactly.)
+        if isinstance(value, str) and _SURROGATE.search(value):
+            return _SURROGATE.sub("\ufffd", value)
+        return value
+
     @field_validator("created_at", "updated_at", mode="after")
     @classmethod
     def _to_utc(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("date out of range") from None
+        if not EARLIEST_NEWS <= value <= LATEST_NEWS:
+            raise ValueError(f"date must be between {EARLIEST_NEWS:%Y} and {LATEST_NEWS:%Y}")
+        return value
 
     @model_validator(mode="before")
     @classmethod

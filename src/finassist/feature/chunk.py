@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from tokenizers import Tokenizer
 
 from finassist.domain import Chunk, ChunkedArticle, CleanArticle
+from finassist.feature.guard import Budget
 
 MAX_HEADLINE_SHARE = 4  # a headline may use at most 1/4 of a chunk's tokens
 
@@ -69,8 +70,11 @@ def _windows(
         start = nxt
 
 
-def chunk_articles(articles: Sequence[CleanArticle], tokenizer: Tokenizer, spec: ChunkSpec) -> list[ChunkedArticle]:
-    """Chunk a batch of clean articles (one tokenizer call for the whole batch)."""
+def chunk_articles(
+    articles: Sequence[CleanArticle], tokenizer: Tokenizer, spec: ChunkSpec, budget_s: float | None = None
+) -> list[ChunkedArticle]:
+    """Chunk a batch of clean articles (one tokenizer call for the whole batch). An article that takes more than
+    `budget_s` seconds to cut raises `BudgetExceeded`."""
     headlines = [_truncate_to_tokens(tokenizer, a.headline, spec.budget // MAX_HEADLINE_SHARE) for a in articles]
     docs = ["\n\n".join(p for p in (a.summary, a.body) if p) for a in articles]
     head_lens = [len(e.ids) for e in tokenizer.encode_batch(headlines, add_special_tokens=False)]
@@ -79,13 +83,17 @@ def chunk_articles(articles: Sequence[CleanArticle], tokenizer: Tokenizer, spec:
     for article, headline, head_len, doc, enc in zip(articles, headlines, head_lens, docs, encodings, strict=True):
         aid = article.article.id
         if not doc:
-            chunks = (Chunk(aid, 0, headline),)
+            chunks: tuple[Chunk, ...] = (Chunk(aid, 0, headline),)
         else:
+            budget = Budget(budget_s) if budget_s else None
             size = spec.budget - head_len
-            windows = _windows(enc.offsets, enc.word_ids, size, min(spec.overlap, size // 2), doc)
-            chunks = tuple(
-                Chunk(aid, i, f"{headline}\n\n{doc[enc.offsets[s][0] : enc.offsets[e - 1][1]]}")
-                for i, (s, e) in enumerate(windows)
-            )
+            # Encoding.offsets builds a new list on every access: read it once (per window made it quadratic).
+            offsets = enc.offsets
+            pieces = []
+            for i, (s, e) in enumerate(_windows(offsets, enc.word_ids, size, min(spec.overlap, size // 2), doc)):
+                if budget is not None and not i % 64:
+                    budget.check("chunk")
+                pieces.append(Chunk(aid, i, f"{headline}\n\n{doc[offsets[s][0] : offsets[e - 1][1]]}"))
+            chunks = tuple(pieces)
         out.append(ChunkedArticle(clean=article, chunks=chunks))
     return out

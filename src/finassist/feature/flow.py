@@ -8,6 +8,7 @@ process may open it, and one writer also serialises versions of the same article
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -30,6 +31,7 @@ from finassist.domain import ChunkedArticle, CleanArticle, EmbeddedArticle, Quar
 from finassist.embed import get_embedder
 from finassist.feature.chunk import ChunkSpec, chunk_articles
 from finassist.feature.clean import clean_article
+from finassist.feature.guard import isolate, isolate_batch
 from finassist.feature.validate import validate_record
 from finassist.store import VectorStore, open_store
 
@@ -128,15 +130,34 @@ def embed_articles(articles: list[ChunkedArticle], settings: Settings) -> list[E
 def chunk_step(articles: list[CleanArticle], settings: Settings) -> list[ChunkedArticle]:
     embedder = get_embedder(settings.embedding_model, settings.embedding_device)
     spec = ChunkSpec(settings.chunk_tokens, settings.chunk_overlap, embedder.max_seq_length)
-    return chunk_articles(articles, embedder.tokenizer, spec)
+    return chunk_articles(articles, embedder.tokenizer, spec, budget_s=settings.record_budget_s)
 
 
 # --- the writer -------------------------------------------------------------------------------------------------
+def quarantine_key(q: Quarantined) -> str:
+    """The same bad record met again (a re-ingested file, a replay after a crash) is listed once."""
+    return hashlib.sha256("\0".join((q.origin, q.step, q.raw)).encode("utf-8", "backslashreplace")).hexdigest()[:24]
+
+
+def _known_quarantine_keys(path: Path) -> set[str]:
+    keys: set[str] = set()
+    if path.exists():
+        with path.open(encoding="utf-8", errors="replace") as f:
+            for line in f:
+                try:
+                    keys.add(json.loads(line)["key"])
+                except (ValueError, KeyError, TypeError):
+                    continue  # an entry from an older version, or a torn last line
+    return keys
+
+
 class _WriterPartition(StatefulSinkPartition[Any, None]):
     def __init__(self, settings: Settings, stats: IngestStats):
         self._store = open_store(settings)
         settings.home.mkdir(parents=True, exist_ok=True)
-        self._quarantine = Path(settings.quarantine_path).open("a", encoding="utf-8")  # noqa: SIM115 (lives with the partition)
+        path = Path(settings.quarantine_path)
+        self._quarantined = _known_quarantine_keys(path)
+        self._quarantine = path.open("a", encoding="utf-8")
         self._stats = stats
 
     def write_batch(self, values: list[Any]) -> None:
@@ -144,7 +165,10 @@ class _WriterPartition(StatefulSinkPartition[Any, None]):
         bad = [v for v in values if isinstance(v, Quarantined)]
         known = [v for v in values if isinstance(v, Known)]
         for q in bad:
-            self._quarantine.write(json.dumps(q.to_json(), ensure_ascii=False) + "\n")
+            key = quarantine_key(q)
+            if key not in self._quarantined:
+                self._quarantined.add(key)
+                self._quarantine.write(json.dumps({"key": key, **q.to_json()}, ensure_ascii=False) + "\n")
         if bad:
             self._quarantine.flush()
         result = self._store.write(articles)
@@ -189,14 +213,20 @@ def build_flow(
     flow = Dataflow("finassist_ingest")
     records = op.input("input", flow, source)
     records = op.redistribute("spread", records)
-    articles = op.map("validate", records, partial(validate_record, max_bytes=settings.max_article_bytes))
-    clean = op.map("clean", articles, unless_quarantined(clean_article))
+    # Every per-record step is isolated: whatever a record raises (or a stall past its budget) quarantines that
+    # record alone. The store steps are not: a store failure is not the data's, and the run resumes after it.
+    validate = isolate("validate", partial(validate_record, max_bytes=settings.max_article_bytes))
+    articles = op.map("validate", records, validate)
+    clean_one = isolate("clean", partial(clean_article, budget_s=settings.record_budget_s))
+    clean = op.map("clean", articles, unless_quarantined(clean_one))
     if skip_known_versions:
         clean = op.flat_map_batch(
             "skip_known", clean, on_batch(partial(skip_known, store=open_store(settings)), CleanArticle)
         )
-    chunked = op.flat_map_batch("chunk", clean, on_batch(partial(chunk_step, settings=settings), CleanArticle))
-    embedded = op.flat_map_batch("embed", chunked, on_batch(partial(embed_articles, settings=settings), ChunkedArticle))
+    chunk = isolate_batch("chunk", partial(chunk_step, settings=settings))
+    chunked = op.flat_map_batch("chunk", clean, on_batch(chunk, CleanArticle))
+    embed = isolate_batch("embed", partial(embed_articles, settings=settings))
+    embedded = op.flat_map_batch("embed", chunked, on_batch(embed, ChunkedArticle))
     to_writer = op.key_on("to_writer", embedded, lambda _: "store")
     op.output("upsert", to_writer, StoreWriter(settings, stats))
     return flow
@@ -296,8 +326,6 @@ def _recovery_dir(settings: Settings, job: str) -> Path:
 
 def job_key(kind: str, parts: Iterable[str], settings: Settings) -> str:
     """A stable name for an ingestion job: the same command on the same store resumes the same recovery state."""
-    import hashlib
-
     h = hashlib.sha256(
         "\0".join(
             [kind, settings.qdrant_url or str(settings.store_dir.resolve()), settings.collection, *parts]

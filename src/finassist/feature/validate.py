@@ -3,23 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from pydantic import ValidationError
 
 from finassist.domain import NewsArticle, Quarantined, RawRecord
-
-RAW_KEEP_CHARS = 2_000  # how much of a bad record the quarantine file keeps
-
-
-def _excerpt(payload: Any) -> str:
-    if isinstance(payload, bytes):
-        text = payload[:RAW_KEEP_CHARS].decode("utf-8", errors="backslashreplace")
-    elif isinstance(payload, str):
-        text = payload[:RAW_KEEP_CHARS]
-    else:
-        text = json.dumps(payload, default=str)[:RAW_KEEP_CHARS]
-    return text.rstrip("\r\n")
+from finassist.feature.guard import REASON_KEEP_CHARS, describe_error, excerpt
 
 
 def _describe(error: ValidationError) -> str:
@@ -31,7 +19,7 @@ def _describe(error: ValidationError) -> str:
 
 
 def _reject(raw: RawRecord, reason: str) -> Quarantined:
-    return Quarantined(origin=raw.origin, step="validate", reason=reason, raw=_excerpt(raw.payload))
+    return Quarantined(origin=raw.origin, step="validate", reason=reason[:REASON_KEEP_CHARS], raw=excerpt(raw.payload))
 
 
 def validate_record(raw: RawRecord, max_bytes: int) -> NewsArticle | Quarantined:
@@ -50,9 +38,15 @@ def validate_record(raw: RawRecord, max_bytes: int) -> NewsArticle | Quarantined
             payload = json.loads(payload)
         except json.JSONDecodeError as e:
             return _reject(raw, f"malformed JSON: {e.msg} at line {e.lineno} column {e.colno}")
+        except RecursionError:
+            return _reject(raw, "malformed JSON: nested too deeply")
+        except ValueError as e:  # e.g. an integer literal longer than Python's 4,300-digit conversion limit
+            return _reject(raw, f"malformed JSON: {describe_error(e)}")
     if not isinstance(payload, dict):
         return _reject(raw, f"expected a JSON object, got {type(payload).__name__}")
     try:
         return NewsArticle.model_validate(payload)
     except ValidationError as e:
         return _reject(raw, f"invalid fields: {_describe(e)}")
+    except RecursionError:
+        return _reject(raw, "invalid fields: nested too deeply")
