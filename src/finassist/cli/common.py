@@ -90,6 +90,9 @@ def parse_cluster(process_id: int | None, addresses: str | None, settings) -> tu
 
 
 def setup_logging() -> None:
+    from finassist.llm.library_noise import silence_library_noise
+
+    silence_library_noise()  # every command calls this before it imports the model stack
     level = os.environ.get("FINASSIST_LOG_LEVEL", "WARNING").upper()
     logging.basicConfig(stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -53,17 +52,10 @@ def dataset_generate(
         teacher = open_teacher(settings)
     except (ValueError, FileNotFoundError, StoreError, LLMError) as e:
         fail(str(e))
-    progress = None
-    if not as_json and sys.stderr.isatty():
-
-        def progress(done: int, total: int) -> None:
-            sys.stderr.write(f"\rteacher answers: {done}/{total}   ")
-            sys.stderr.flush()
-
     try:
         report = generate_dataset(
             settings, questions, retriever, teacher, teacher_label(settings, teacher),
-            load_aliases(settings.symbol_aliases), limit=limit, on_progress=progress,
+            load_aliases(settings.symbol_aliases), limit=limit,
         )
     except LLMError as e:
         fail(str(e))

@@ -17,6 +17,9 @@ from finassist.llm.base import (
     ModelInfo,
     read_adapter_meta,
 )
+from finassist.llm.library_noise import silence_library_noise
+
+silence_library_noise()  # the backends import transformers, peft and bitsandbytes lazily, after this
 
 __all__ = [
     "ADAPTER_META",

@@ -17,7 +17,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -31,6 +31,7 @@ from finassist.domain import Hit
 from finassist.llm import LLM, GenerationParams, LLMError
 from finassist.prompt import PROMPT_VERSION, get_template
 from finassist.retrieval import Retriever, retrieve_for_question
+from finassist.training.progress import Progress
 from finassist.training.questions import Question, QuestionSet, normalise_question
 
 log = logging.getLogger(__name__)
@@ -178,7 +179,6 @@ def generate_dataset(
     teacher_name: str,
     aliases: dict[str, str],
     limit: int | None = None,
-    on_progress: Callable[[int, int], None] | None = None,
 ) -> GenerationReport:
     started = time.monotonic()
     prompt_version = PROMPT_VERSION
@@ -220,7 +220,8 @@ def generate_dataset(
     size = teacher.batch_size
     batches = [pending[i : i + size] for i in range(0, len(pending), size)]
     workers = settings.teacher_concurrency if teacher.info.backend == "openai" else 1
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="teacher") as pool:
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="teacher") as pool, \
+            Progress("dataset answers", len(pending)) as progress:
         futures = {pool.submit(ask, batch): batch for batch in batches}
         for future in as_completed(futures):
             batch = futures[future]
@@ -235,8 +236,7 @@ def generate_dataset(
                     cache.add(job[3], example)
                 generated += len(examples)
             done += len(batch)
-            if on_progress:
-                on_progress(done, len(pending))
+            progress.update(done, f"({len(failures)} failed)" if failures else "")
     if pending and not generated:
         raise LLMError(f"the teacher failed on every question ({failures[0]})")
 

@@ -19,6 +19,7 @@ from finassist.llm.base import read_adapter_meta
 from finassist.prompt import get_template
 from finassist.training.dataset import QAExample, load_dataset
 from finassist.training.metrics import answer_nll, groundedness, perplexity, rouge_l
+from finassist.training.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -43,26 +44,33 @@ def judge_score(judge: LLM, prompt: str, reference: str, answer: str) -> int | N
     return int(match.group()) if match else None
 
 
-def score_model(llm: LLM, examples: list[QAExample], max_new_tokens: int, judge: LLM | None = None) -> dict[str, Any]:
+def score_model(llm: LLM, examples: list[QAExample], max_new_tokens: int, judge: LLM | None = None,
+                label: str = "evaluate") -> dict[str, Any]:
     """All metrics of one model over `examples` (which carry their own news context and prompt version)."""
     nlls, counts, contexts, references, judged = [], [], [], [], []
     params = GenerationParams(max_new_tokens=max_new_tokens, temperature=0.0)
     prompts = [get_template(e.prompt_version)(e.question, e.context, e.about_me, ()) for e in examples]
-    for example, messages in zip(examples, prompts, strict=True):
-        nll, n = answer_nll(llm.model, llm.tokenizer, messages, example.answer)  # type: ignore[attr-defined]
-        nlls.append(nll)
-        counts.append(n)
-        contexts.append("\n".join(f"{h.headline}\n{h.text}" for h in example.context))
-        references.append(example.answer)
+    with Progress(f"{label} perplexity", len(examples)) as progress:
+        for example, messages in zip(examples, prompts, strict=True):
+            nll, n = answer_nll(llm.model, llm.tokenizer, messages, example.answer)  # type: ignore[attr-defined]
+            nlls.append(nll)
+            counts.append(n)
+            contexts.append("\n".join(f"{h.headline}\n{h.text}" for h in example.context))
+            references.append(example.answer)
+            progress.advance()
     answers = []
-    for i in range(0, len(prompts), llm.batch_size):
-        answers += [g.text for g in llm.generate_batch(prompts[i : i + llm.batch_size], params)]
+    with Progress(f"{label} answers", len(prompts)) as progress:
+        for i in range(0, len(prompts), llm.batch_size):
+            answers += [g.text for g in llm.generate_batch(prompts[i : i + llm.batch_size], params)]
+            progress.update(len(answers))
     if judge is not None:
-        for example, messages, answer in zip(examples, prompts, answers, strict=True):
-            try:
-                judged.append(judge_score(judge, messages[-1]["content"], example.answer, answer))
-            except LLMError as exc:
-                log.warning("judge failed on %s: %s", example.id, exc)
+        with Progress(f"{label} judge", len(examples)) as progress:
+            for example, messages, answer in zip(examples, prompts, answers, strict=True):
+                try:
+                    judged.append(judge_score(judge, messages[-1]["content"], example.answer, answer))
+                except LLMError as exc:
+                    log.warning("judge failed on %s: %s", example.id, exc)
+                progress.advance()
     scores = [s for s in judged if s is not None]
     result: dict[str, Any] = {
         "perplexity": perplexity(nlls, counts),
@@ -107,7 +115,7 @@ def evaluate(
         llm = TransformersLLM(model=settings.llm_model, adapter=folder, models_dir=settings.models_path,
                               device=settings.llm_device)
         try:
-            report[name] = score_model(llm, held, max_new_tokens, judge)
+            report[name] = score_model(llm, held, max_new_tokens, judge, label=f"evaluate {name}")
         finally:
             llm.close()
     run_id = meta.get("run_id")

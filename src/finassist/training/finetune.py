@@ -263,5 +263,8 @@ def make_trainer(model, tokenizer, config: TrainConfig, train_rows: list[QAExamp
     )
     from transformers import PrinterCallback
 
+    from finassist.training.progress import trainer_callback
+
     trainer.remove_callback(PrinterCallback)  # it prints log dicts to stdout, which belongs to --json results
+    trainer.add_callback(trainer_callback())  # steps and loss on stderr, a line each in logs
     return trainer
