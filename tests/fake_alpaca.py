@@ -1,7 +1,11 @@
 """A local fake of Alpaca's news API (REST `/v1beta1/news` and the msgpack news websocket) for tests.
 
 It speaks the protocol that alpaca-py 0.44 speaks (see docs in DESIGN.md), binds ephemeral ports on 127.0.0.1 and runs
-in background threads:
+in background threads. REST `/v1beta1/news` answers as Alpaca documents it (docs.alpaca.markets "News articles", and
+alpaca-py's `NewsRequest`): `start`/`end` are inclusive bounds on `created_at` (default: the beginning of the current
+day, and now), there is no filter on `updated_at`; `sort` (asc|desc, default desc) orders by updated date, and the
+page token is a cursor into that order (Alpaca's documented example token decodes to "<updated_at ns>|<id>");
+`limit` is 1..50, default 10; an article holds only its latest version.
 
     with FakeAlpaca() as fake:
         client = NewsClient(fake.key, fake.secret, url_override=fake.rest_url)
@@ -17,7 +21,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -30,6 +34,7 @@ from websockets.exceptions import ConnectionClosed
 NEWS_PATH = "/v1beta1/news"
 DEFAULT_LIMIT = 10  # Alpaca's default page size
 MAX_LIMIT = 50
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def iso(ts: datetime) -> str:
@@ -67,17 +72,20 @@ def make_article(
     return article
 
 
-def _sort_key(article: dict[str, Any]) -> tuple[datetime, int]:
-    return parse_ts(article["created_at"]), int(article["id"])
+def _sort_key(article: dict[str, Any]) -> tuple[int, int]:
+    """Alpaca sorts news by updated date: (updated_at in ns since the epoch, id)."""
+    ts = parse_ts(article["updated_at"])
+    ns = ((ts - EPOCH) // timedelta(microseconds=1)) * 1000
+    return ns, int(article["id"])
 
 
-def _encode_token(key: tuple[datetime, int]) -> str:
-    return base64.urlsafe_b64encode(f"{iso(key[0])}|{key[1]}".encode()).decode()
+def _encode_token(key: tuple[int, int]) -> str:
+    return base64.b64encode(f"{key[0]}|{key[1]}".encode()).decode()
 
 
-def _decode_token(token: str) -> tuple[datetime, int]:
-    ts, article_id = base64.urlsafe_b64decode(token.encode()).decode().split("|")
-    return parse_ts(ts), int(article_id)
+def _decode_token(token: str) -> tuple[int, int]:
+    ns, article_id = base64.b64decode(token.encode()).decode().split("|")
+    return int(ns), int(article_id)
 
 
 def _flag(params: dict[str, str], name: str) -> bool:
@@ -94,7 +102,13 @@ class FakeAlpaca:
         self._articles: dict[int, dict[str, Any]] = {}
         self._fail_next: list[int] = []
         self._refusing = False
+        self._rest_open = threading.Event()
+        self._rest_open.set()
+        self._handshakes_open: asyncio.Event | None = None
         self.rest_requests: list[dict[str, str]] = []
+        self.rest_stalled = 0  # requests that waited in rest_stall()
+        self.refused = 0  # websocket handshakes refused during an outage
+        self.stalled_handshakes = 0
         self.connections = 0
         self.auth_attempts = 0
         self.subscriptions = 0
@@ -118,6 +132,8 @@ class FakeAlpaca:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._rest_open.set()
+        self._call(self._open_handshakes())
         self._call(self._stop_ws())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._http.shutdown()
@@ -157,6 +173,10 @@ class FakeAlpaca:
         self.add_articles(article)
         return self._call(self._broadcast(article))
 
+    def updated(self, article_id: int, at: datetime, **fields: Any) -> dict[str, Any]:
+        """A new version of a stored article: same id and created_at, `updated_at` = at, fields changed (publish it)."""
+        return {**self.stored(article_id), **fields, "updated_at": iso(at)}
+
     def fail_next(self, count: int, status: int = 500) -> None:
         """Answer the next `count` REST requests with `status`."""
         with self._lock:
@@ -179,6 +199,25 @@ class FakeAlpaca:
         finally:
             self._refusing = False
 
+    @contextlib.contextmanager
+    def rest_stall(self) -> Iterator[None]:
+        """REST requests made inside the block hang (a server that stopped answering) until the block ends."""
+        self._rest_open.clear()
+        try:
+            yield
+        finally:
+            self._rest_open.set()
+
+    @contextlib.contextmanager
+    def handshake_stall(self) -> Iterator[None]:
+        """Drop all clients; new websocket handshakes hang (TCP accepted, no HTTP reply) until the block ends."""
+        self._call(self._close_handshakes())
+        try:
+            self.drop_connections()
+            yield
+        finally:
+            self._call(self._open_handshakes())
+
     def wait_until(self, condition: Callable[[], bool], timeout: float = 5.0) -> None:
         deadline = time.monotonic() + timeout
         while not condition():
@@ -194,11 +233,13 @@ class FakeAlpaca:
             def do_GET(self) -> None:
                 status, body = fake._answer(self.path, self.headers)
                 data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                # The client may have gone while a stalled request waited (rest_stall()).
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
 
             def log_message(self, *args: object) -> None:  # keep test output quiet
                 return
@@ -211,6 +252,10 @@ class FakeAlpaca:
         with self._lock:
             self.rest_requests.append(params)
             failure = self._fail_next.pop(0) if self._fail_next else None
+        if not self._rest_open.is_set():
+            with self._lock:
+                self.rest_stalled += 1
+            self._rest_open.wait()
         if failure is not None:
             return failure, {"message": "internal server error"}
         if headers.get("APCA-API-KEY-ID") != self.key or headers.get("APCA-API-SECRET-KEY") != self.secret:
@@ -223,12 +268,19 @@ class FakeAlpaca:
             return HTTPStatus.BAD_REQUEST, {"message": f"invalid request: {exc}"}
 
     def _news_page(self, params: dict[str, str]) -> dict[str, Any]:
-        # Like the real API, both `start` and `end` are inclusive and filter on created_at.
-        start = parse_ts(params["start"]) if "start" in params else datetime.min.replace(tzinfo=UTC)
-        end = parse_ts(params["end"]) if "end" in params else datetime.now(UTC)
+        # `start` and `end` are both inclusive and filter on created_at; the order and the token follow updated_at.
+        now = datetime.now(UTC)
+        today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        start = parse_ts(params["start"]) if "start" in params else today
+        end = parse_ts(params["end"]) if "end" in params else now
         symbols = {s.strip().upper() for s in params.get("symbols", "").split(",") if s.strip()}
-        limit = min(int(params.get("limit", DEFAULT_LIMIT)), MAX_LIMIT)
-        descending = params.get("sort", "desc").lower() == "desc"
+        limit = int(params.get("limit", DEFAULT_LIMIT))
+        if not 1 <= limit <= MAX_LIMIT:
+            raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
+        sort = params.get("sort", "desc").lower()
+        if sort not in ("asc", "desc"):
+            raise ValueError("sort must be asc or desc")
+        descending = sort == "desc"
         with self._lock:
             articles = list(self._articles.values())
         selected = [
@@ -260,10 +312,21 @@ class FakeAlpaca:
             self._ws_server.close()
             await self._ws_server.wait_closed()
 
-    def _gate(self, connection: ServerConnection, request: Any) -> Any:
+    async def _gate(self, connection: ServerConnection, request: Any) -> Any:
+        if self._handshakes_open is not None and not self._handshakes_open.is_set():
+            self.stalled_handshakes += 1
+            await self._handshakes_open.wait()
         if self._refusing:
+            self.refused += 1
             return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "outage\n")
         return None
+
+    async def _close_handshakes(self) -> None:
+        self._handshakes_open = asyncio.Event()
+
+    async def _open_handshakes(self) -> None:
+        if self._handshakes_open is not None:
+            self._handshakes_open.set()
 
     async def _serve_client(self, ws: ServerConnection) -> None:
         self.connections += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import time
 import traceback
@@ -16,6 +17,7 @@ from bytewax.testing import TestingSink, run_main
 
 from finassist.config import Settings
 from finassist.domain import NewsArticle, RawRecord
+from finassist.feature.sources import alpaca_stream
 from finassist.feature.sources.alpaca import (
     AlpacaAuthError,
     AlpacaBackfillSource,
@@ -26,7 +28,7 @@ from finassist.feature.sources.alpaca import (
 )
 from finassist.feature.sources.alpaca_stream import AlpacaStreamSource, StreamWatermark
 
-from fake_alpaca import FakeAlpaca, make_article
+from fake_alpaca import FakeAlpaca, make_article, parse_ts
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -61,6 +63,15 @@ def settings_for(fake: FakeAlpaca, **overrides: object) -> Settings:
 
 def ids(records: list[RawRecord]) -> list[int]:
     return [r.payload["id"] for r in records]  # type: ignore[index]
+
+
+def versions(records: list[RawRecord]) -> list[tuple[int, datetime]]:
+    """(id, updated_at) of each record: one article version."""
+    return [(r.payload["id"], parse_ts(r.payload["updated_at"])) for r in records]  # type: ignore[index]
+
+
+def version_of(article: dict) -> tuple[int, datetime]:
+    return article["id"], parse_ts(article["updated_at"])
 
 
 def run_backfill(source: AlpacaBackfillSource) -> list[RawRecord]:
@@ -255,9 +266,14 @@ def settle(part, got: list[RawRecord], seconds: float = 0.3) -> list[RawRecord]:
 def stream_part(fake):
     parts = []
 
-    def build(resume: StreamWatermark | None = None, symbols=None, retry_base_s=0.01, **settings_overrides):
+    def build(
+        resume: StreamWatermark | None = None, symbols=None, retry_base_s=0.01, min_backoff_s=0.05, **settings_overrides
+    ):
         source = AlpacaStreamSource(
-            settings_for(fake, **settings_overrides), symbols, reconnect_min_backoff_s=0.05, retry_base_s=retry_base_s
+            settings_for(fake, **settings_overrides),
+            symbols,
+            reconnect_min_backoff_s=min_backoff_s,
+            retry_base_s=retry_base_s,
         )
         part = source.build_part("in", source.list_parts()[0], resume)
         parts.append(part)
@@ -315,7 +331,56 @@ def test_stream_reconnects_and_backfills_the_outage_exactly_once(fake, stream_pa
     assert Counter(ids(got)) == Counter([1, 2, 3, 4])
     assert {r.origin for r in got if r.payload["id"] in (2, 3)} == {"alpaca-rest"}  # type: ignore[index]
     assert fake.connections >= 2
-    assert any(q.get("start") == got[0].payload["created_at"].replace("Z", "+00:00") for q in fake.rest_requests)  # type: ignore[index]
+    # The gap backfill starts the catch-up overlap before the last event seen (REST filters on created_at only).
+    overlap = timedelta(seconds=Settings.model_fields["stream_catchup_overlap_s"].default)
+    assert [parse_ts(q["start"]) for q in fake.rest_requests] == [version_of(got[0].payload)[1] - overlap]  # type: ignore[arg-type]
+
+
+def test_outage_with_updates_and_late_stamped_news_loses_nothing_and_duplicates_nothing(fake, stream_part):
+    """Published while the socket is down: new versions of articles seen before, and news created before the last
+    event seen (stamped 20 s before publication). A catch-up from `created_at >= last updated_at` got none of them."""
+    part = stream_part()
+    fake.wait_until(lambda: fake.subscriptions >= 1)
+    for i in range(1, 6):
+        fake.publish(now_article(i))
+    got = drain(part, lambda got: len(got) == 5)
+
+    with fake.outage():
+        at = datetime.now(UTC)
+        for i in range(1, 6):
+            fake.publish(fake.updated(i, at, headline=f"Headline {i}, updated"))
+        for i in range(6, 11):
+            fake.publish(make_article(i, at - timedelta(seconds=20)))
+        time.sleep(0.15)
+    newest = {version_of(fake.stored(i)) for i in range(1, 11)}
+    fake.wait_until(lambda: fake.subscriptions >= 2)
+    drain(part, lambda got: newest <= set(versions(got)), got)
+    fake.publish(fake.stored(2))  # the same versions again, live, after the backfill had them
+    fake.publish(fake.stored(7))
+    fake.publish(now_article(11))
+
+    settle(part, drain(part, lambda got: 11 in ids(got), got))
+    assert max(Counter(versions(got)).values()) == 1  # no version twice
+    assert len(got) == 5 + 10 + 1
+    assert {r.payload["headline"] for r in got[5:] if r.payload["id"] <= 5} == {  # type: ignore[index]
+        f"Headline {i}, updated" for i in range(1, 6)
+    }
+
+
+def test_dedup_remembers_every_version_a_gap_backfill_can_return_again(fake, stream_part, monkeypatch):
+    monkeypatch.setattr(alpaca_stream, "DEDUP_PRUNE_AT", 0)  # prune the dedup keys after every batch
+    part = stream_part()
+    fake.wait_until(lambda: fake.subscriptions >= 1)
+    fake.publish(make_article(1, datetime.now(UTC) - 2 * HOUR))  # stamped 2 h before it went out
+    fake.publish(now_article(2))
+    got = drain(part, lambda got: len(got) == 2)
+
+    with fake.outage():  # nothing new: the backfill only returns what was already emitted
+        time.sleep(0.15)
+    fake.wait_until(lambda: fake.subscriptions >= 2)
+    drain(part, lambda _: not part._gaps and len(fake.rest_requests) >= 1, got)
+    settle(part, got)
+    assert ids(got) == [1, 2]
 
 
 def test_snapshot_holds_back_the_watermark_until_the_gap_is_filled(fake, stream_part):
@@ -341,19 +406,23 @@ def test_snapshot_holds_back_the_watermark_until_the_gap_is_filled(fake, stream_
     assert part.snapshot().ids == frozenset({"3"})
 
 
-def test_resumed_stream_backfills_from_the_snapshot_watermark(fake, stream_part):
+def test_resumed_stream_backfills_from_the_catchup_overlap_before_the_snapshot_watermark(fake, stream_part):
     mark = datetime.now(UTC) - timedelta(minutes=1)
     fake.add_articles(
-        make_article(10, mark - timedelta(minutes=5)),  # before the watermark
+        make_article(10, mark - timedelta(minutes=5)),  # before watermark - overlap: not read again
+        make_article(14, mark - timedelta(seconds=30)),  # created before the watermark, published after the snapshot
         make_article(11, mark),  # at the watermark, already emitted before the snapshot
         make_article(12, mark),  # at the watermark, not emitted yet
         make_article(13, mark + timedelta(seconds=1)),
     )
 
-    part = stream_part(resume=pickle.loads(pickle.dumps(StreamWatermark(mark, frozenset({"11"})))))
-    got = settle(part, drain(part, lambda got: len(got) >= 2))
+    part = stream_part(
+        resume=pickle.loads(pickle.dumps(StreamWatermark(mark, frozenset({"11"})))), stream_catchup_overlap_s=60
+    )
+    got = settle(part, drain(part, lambda got: len(got) >= 3))
 
-    assert sorted(ids(got)) == [12, 13]
+    assert sorted(ids(got)) == [12, 13, 14]
+    assert parse_ts(fake.rest_requests[0]["start"]) == mark - timedelta(seconds=60)
     assert part.snapshot().updated_at == mark + timedelta(seconds=1)
 
 
@@ -366,6 +435,38 @@ def test_stream_auth_failure_stops_with_a_clear_error(fake, stream_part):
     assert "WRONG-secret-789" not in "".join(traceback.format_exception(err.value))
     time.sleep(0.2)
     assert fake.auth_attempts == 1  # no retry loop against a server that said no
+
+
+@pytest.mark.parametrize("waiting_on", ["reconnect backoff", "opening handshake", "gap backfill response"])
+def test_close_is_prompt_whatever_the_stream_is_waiting_on(fake, stream_part, waiting_on):
+    """Ctrl-C reaches close() (Bytewax drops the partition); a slow close makes `ingest stream` hang on exit."""
+    part = stream_part(min_backoff_s=30, stream_max_backoff_s=30)  # a reconnect waits 15-30 s
+    fake.wait_until(lambda: fake.subscriptions >= 1)
+    fake.publish(now_article(1))
+    drain(part, lambda got: len(got) == 1)
+    before = part.snapshot()
+    with contextlib.ExitStack() as stack:
+        if waiting_on == "reconnect backoff":
+            stack.enter_context(fake.outage())
+            fake.wait_until(lambda: fake.open_connections == 0)
+            time.sleep(0.2)
+        elif waiting_on == "opening handshake":
+            part._stream._reconnect_min_backoff = part._stream._reconnect_max_backoff = 0.05
+            stack.enter_context(fake.handshake_stall())
+            fake.wait_until(lambda: fake.stalled_handshakes >= 1)
+        else:
+            stack.enter_context(fake.rest_stall())
+            part._stream._reconnect_min_backoff = 0.05
+            fake.drop_connections()
+            drain(part, lambda _: fake.rest_stalled >= 1)  # the reconnect, seen by next_batch, starts the backfill
+        part.next_batch()
+        started = time.monotonic()
+        part.close()
+        took = time.monotonic() - started
+
+    assert took < 2, f"close() took {took:.1f} s while waiting on the {waiting_on}"
+    assert not part._thread.is_alive()
+    assert part.snapshot() == before  # the resume state still points before anything not delivered
 
 
 def test_close_stops_the_stream_thread_quickly(fake, stream_part):

@@ -72,6 +72,13 @@ class Settings(BaseSettings):
     alpaca_stream_url: str | None = Field(None, description="Override of Alpaca's news websocket URL.")
     alpaca_page_limit: int = Field(50, ge=1, le=50, description="Articles per REST page (Alpaca's max is 50).")
     stream_max_backoff_s: float = Field(30.0, gt=0)
+    # Alpaca's REST news filters on created_at only, so a gap backfill re-reads this much history before the last
+    # event seen: it catches updates to articles up to this old and late-stamped news. Updates to news come within
+    # hours of publication (corrections, developing stories); each reconnect pays one REST page per 50 articles
+    # created in the window. Older articles updated during an outage are only caught by `ingest backfill`.
+    stream_catchup_overlap_s: float = Field(
+        6 * 3600.0, ge=0, description="Seconds before the last event seen that a gap backfill re-reads news from."
+    )
 
     # --- LLM (shared by training and serving) ---------------------------------------------------
     llm_backend: Literal["transformers", "openai"] = Field(

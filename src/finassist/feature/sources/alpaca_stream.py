@@ -38,9 +38,11 @@ log = logging.getLogger(__name__)
 STREAM_POLL = timedelta(milliseconds=50)
 # alpaca-py's default ping_timeout is 180 s: a link that dies without a FIN would go unnoticed for 3 minutes.
 STREAM_WEBSOCKET_PARAMS = {"ping_interval": 10, "ping_timeout": 20, "max_queue": 1024}
-# Dedup keys older than the resume watermark minus this horizon can no longer come back from a gap backfill.
-DEDUP_HORIZON = timedelta(hours=1)
 DEDUP_PRUNE_AT = 50_000
+# How long close() waits for the websocket thread; shutdown() cancels whatever it is awaiting, so this is a backstop.
+STREAM_STOP_TIMEOUT_S = 5.0
+# The websocket close handshake gets this long before the socket is dropped.
+STREAM_CLOSE_GRACE_S = 1.0
 
 # --- live stream -----------------------------------------------------------------------------------------------
 
@@ -49,7 +51,9 @@ DEDUP_PRUNE_AT = 50_000
 class StreamWatermark:
     """Resume state of the stream: the newest `updated_at` emitted and the ids emitted at exactly that instant.
 
-    On resume, news created since `updated_at` is fetched again over REST; the listed ids are not re-emitted.
+    On resume, news created since `updated_at` minus the catch-up overlap is fetched again over REST (the REST API
+    filters on created_at only). The listed ids are not re-emitted; other versions emitted before the snapshot are,
+    and the store's version check drops them.
     """
 
     updated_at: datetime | None = None
@@ -134,7 +138,18 @@ class _ObservedNewsStream(NewsDataStream):
     async def shutdown(self) -> None:
         await self.stop_ws()
         # Closing the socket wakes the pending recv() at once; stop_ws alone is only seen after its 5 s timeout.
-        await self.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.close(), STREAM_CLOSE_GRACE_S)
+        # A connect or login in progress never looks at the stop flags (the opening handshake may take up to its
+        # 10 s open_timeout, the "connected" reply has no timeout at all): cancel whatever the loop still awaits.
+        for task in asyncio.all_tasks():
+            if task is not asyncio.current_task():
+                task.cancel()
+
+    def run(self) -> None:
+        # A run_forever cancelled by shutdown() ends asyncio.run with CancelledError: that is the stop we asked for.
+        with contextlib.suppress(asyncio.CancelledError):
+            super().run()
 
 
 class _StreamPartition(StatefulSourcePartition[RawRecord, StreamWatermark]):
@@ -148,6 +163,7 @@ class _StreamPartition(StatefulSourcePartition[RawRecord, StreamWatermark]):
     ):
         key, secret = alpaca_credentials(settings)
         self._batch_size = settings.batch_articles
+        self._overlap = timedelta(seconds=settings.stream_catchup_overlap_s)
         self._events: queue.SimpleQueue[_Event] = queue.SimpleQueue()
         self._mark = resume or StreamWatermark()
         self._seen: dict[tuple[str, datetime], None] = dict.fromkeys((i, self._mark.updated_at) for i in self._mark.ids)
@@ -214,13 +230,15 @@ class _StreamPartition(StatefulSourcePartition[RawRecord, StreamWatermark]):
             # after the ack arrives live, and is queued behind this event, so it can only move the mark up.
             self._mark = StreamWatermark(at)
             return
-        # Reconnected, or resumed from a snapshot: the subscription is live again, so REST covers everything since
-        # the watermark up to now and the stream everything after; duplicates in the overlap are dropped.
+        # Reconnected, or resumed from a snapshot: the subscription is live again, so REST covers the gap up to now
+        # and the stream everything after. REST filters on created_at, but what the gap hid is any version *updated*
+        # in it: late-stamped news (created before the last event seen, published after) and updates to older
+        # articles. So the backfill starts the catch-up overlap before the watermark; (id, updated_at) dedup drops
+        # what was already emitted.
         job = next(self._job_ids)
         self._gaps[job] = self._mark
-        threading.Thread(
-            target=self._fill_gap, args=(job, self._mark.updated_at), name="alpaca-news-gap", daemon=True
-        ).start()
+        since = self._mark.updated_at - self._overlap
+        threading.Thread(target=self._fill_gap, args=(job, since), name="alpaca-news-gap", daemon=True).start()
 
     def _fill_gap(self, job: int, since: datetime) -> None:
         with self._gap_lock:
@@ -242,23 +260,30 @@ class _StreamPartition(StatefulSourcePartition[RawRecord, StreamWatermark]):
         return self._gaps[min(self._gaps)] if self._gaps else self._mark
 
     def _prune_seen(self) -> None:
+        # A gap backfill returns articles created (so also updated) at or after its watermark minus the overlap:
+        # older keys can no longer come back.
         floor = self.snapshot().updated_at
         if floor is not None:
-            self._seen = {k: None for k in self._seen if k[1] >= floor - DEDUP_HORIZON}
+            self._seen = {k: None for k in self._seen if k[1] >= floor - self._overlap}
 
     def close(self) -> None:
+        """Stop the websocket thread and any gap backfill; bounded, whatever the stream is doing (Ctrl-C lands here)."""
         if self._closed:
             return
         self._closed = True
-        deadline = time.monotonic() + 5
+        self._pager.close()  # wakes a gap backfill's retry sleep; it stops before its next page
+        deadline = time.monotonic() + STREAM_STOP_TIMEOUT_S
+        asked_at = -1.0
         while self._thread.is_alive() and time.monotonic() < deadline:
             loop = self._stream._loop
-            if loop is not None and loop.is_running():
-                # The loop may be closing under us; the join below tells whether the thread is done.
-                with contextlib.suppress(Exception):
-                    asyncio.run_coroutine_threadsafe(self._stream.shutdown(), loop).result(timeout=1)
-            self._thread.join(timeout=0.05)
-        self._pager.close()
+            # Ask again now and then: a request sent while the loop was still starting may be lost.
+            if loop is not None and loop.is_running() and time.monotonic() - asked_at > 0.5:
+                with contextlib.suppress(RuntimeError):  # the loop closed under us: the join tells
+                    asyncio.run_coroutine_threadsafe(self._stream.shutdown(), loop)
+                    asked_at = time.monotonic()
+            self._thread.join(timeout=0.02)
+        if self._thread.is_alive():
+            log.warning("Alpaca news stream thread still running %.0f s after close; leaving it", STREAM_STOP_TIMEOUT_S)
 
 
 class AlpacaStreamSource(FixedPartitionedSource[RawRecord, StreamWatermark]):
