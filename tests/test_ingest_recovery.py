@@ -13,6 +13,8 @@ import time
 from conftest import finassist, finassist_cluster, write_jsonl
 from newsgen import make_articles
 
+BATCH = 8  # articles per micro-batch in the kill test
+
 
 def free_ports(n: int) -> list[int]:
     socks = [socket.socket() for _ in range(n)]
@@ -35,7 +37,8 @@ def test_sigkill_mid_run_then_rerun_resumes_with_nothing_lost_or_duplicated(tmp_
     for i, row in enumerate(rows):  # one article a second, replayed at 3x: the input lasts 27 s
         row["created_at"] = row["updated_at"] = f"2026-09-01T10:{i // 60:02d}:{i % 60:02d}Z"
     path = write_jsonl(tmp_path / "news.jsonl", rows)
-    env = {**os.environ, "FINASSIST_LOG_LEVEL": "INFO", "FINASSIST_EPOCH_SECONDS": "0.3"}
+    # The default epoch length: a resume must re-read at most the micro-batch that was in flight.
+    env = {**os.environ, "FINASSIST_LOG_LEVEL": "INFO", "FINASSIST_BATCH_ARTICLES": str(BATCH)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "finassist.cli", "ingest", "file", str(path), "--speed", "3", "--json"],
         stderr=subprocess.PIPE,
@@ -57,9 +60,12 @@ def test_sigkill_mid_run_then_rerun_resumes_with_nothing_lost_or_duplicated(tmp_
     proc.wait(timeout=30)
     assert any((home / "recovery").iterdir()), "no recovery state was left to resume from"
 
-    resumed = finassist("ingest", "file", str(path), "--speed", "3", "--json")
+    batch_env = {"FINASSIST_BATCH_ARTICLES": str(BATCH)}
+    resumed = finassist("ingest", "file", str(path), "--speed", "3", "--json", env=batch_env)
 
     assert resumed["articles_in"] < len(rows), "the rerun read the file from the start instead of resuming"
+    reread = resumed["articles_in"] - (len(rows) - written)
+    assert reread <= BATCH, f"the resume re-read {reread} stored articles: more than one micro-batch ({BATCH})"
     assert resumed["points"] == reference_points(tmp_path, path)
     info = finassist("store", "info", "--json")
     assert info["articles"] == len(rows)
