@@ -1,0 +1,94 @@
+"""Text as the sparse (BM25) leg of retrieval sees it: the one hook every indexed chunk and every query goes through.
+
+`search_text` appends the spellings a person types for the finance identifiers in a text, so whichever spelling a
+document or a question uses ("10-K" or "10K", "BRK.B" or "BRKB", "FY22" or "fiscal 2022") meets a common token.
+Appended, never substituted: the dense embedding and what users see keep the original; this feeds the sparse leg.
+
+Checked against qdrant-edge's own `Bm25` word tokenizer, which lowercases, stems, drops stopwords and splits on
+every non-alphanumeric character: "ACME_2021_10K" → acme/2021/10k, "BRK.B" → brk/b, "10-K" → 10/k, "FY2022" →
+fy2022 (one token, so a question saying "2022" would miss it), "$2.54" → 2/54 (kept: both sides split alike).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+_ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "1st": 1, "2nd": 2, "3rd": 3, "4th": 4}
+_SCALES = {"m": "million", "mm": "million", "mn": "million", "b": "billion", "bn": "billion", "tn": "trillion"}
+_YEAR = r"(?:19|20)\d\d"
+# Not followed by more of a number: "Q3 2023" is a period, "Q3 2023.5" or "FY2022%" is not.
+_END = r"(?![\w$%]|[.,]\d)"
+
+# Identifiers glued with underscores (file names, report ids): ACME_2021_10K → ACME 2021 10K.
+_SNAKE = re.compile(r"(?<![\w$])[A-Za-z0-9]+(?:_[A-Za-z0-9]+)+(?!\w)")
+_CASHTAG = re.compile(r"(?<![\w$])\$([A-Za-z]{1,10}(?:[.\-][A-Za-z])?)(?!\w|\.\w)")
+# Share classes: BRK.B / BRK-B / BRK/B. Two capitals at least before the separator, so "U.S." is not one.
+_SHARE_CLASS = re.compile(r"(?<![\w.$])\$?([A-Z]{2,5})[.\-/]([A-Z])(?!\w|\.\w)")
+# SEC forms: 10-K, 10-Q, 8-K, 20-F, 40-F, 10-KT, 10-K/A; S-1, F-1, S-4.
+_FORM = re.compile(
+    r"(?<![\w\-.,$])(?:(10|8|20|40|6)-?(KT|QT|K|Q|F)(?:/A)?|([SF])-([1-4]))(?![\w\-]|\.\w)", re.IGNORECASE
+)
+# Fiscal years: FY2022, FY 2022, FY-22, FY'22, FY22, fiscal 2022, fiscal year 2022.
+_FISCAL = re.compile(rf"(?<![\w$])(?:FY[\s\-']?({_YEAR}|\d\d)|fiscal\s+(?:year\s+)?({_YEAR})){_END}", re.IGNORECASE)
+# Quarters: Q3, Q3 2023, Q3-23, Q3'23, Q3 FY23, 3Q23, 3Q 2023, third quarter (of) 2023. A two-digit year must be
+# attached (3Q23, Q3-23, Q3'23) or follow FY: "Q3 20 analysts" names no year.
+_QUARTER = re.compile(
+    r"(?<![\w$])(?:Q([1-4])|([1-4])Q|(first|second|third|fourth|1st|2nd|3rd|4th)[\s\-]+quarter)"
+    rf"(?:(?:\s+of|,)?\s+(?:FY\s?)?({_YEAR})|[\-']?(?:FY)?(\d\d)|\s+FY[\-']?(\d\d))?{_END}",
+    re.IGNORECASE,
+)
+# Amounts with a scale suffix: $2.5B, $300M, 300mn, 1.2 bn ("$" needed for one-letter suffixes: "5b" is no amount).
+_SCALED = re.compile(
+    r"(?<![\w.,$])(?:\$(\d+(?:\.\d+)?)\s?(mm|mn|bn|tn|m|b)|(\d+(?:\.\d+)?)\s?(mm|mn|bn|tn))(?!\w)", re.IGNORECASE
+)
+# Numbers with thousands separators: 1,234,567 → 1234567 (the tokenizer would cut it at each comma).
+_GROUPED = re.compile(r"(?<![\w.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,]|\.\d)")
+
+
+def _year(text: str) -> str:
+    return text if len(text) == 4 else f"20{text}"
+
+
+def _expansions(text: str) -> Iterator[tuple[re.Match[str], str]]:
+    """(match, its expansion) for each finance identifier in `text`."""
+    for m in _SNAKE.finditer(text):
+        yield m, m.group(0).replace("_", " ")
+    for m in _CASHTAG.finditer(text):
+        yield m, m.group(1)
+    for m in _SHARE_CLASS.finditer(text):
+        yield m, f"{m.group(1)}.{m.group(2)} {m.group(1)}{m.group(2)}"
+    for m in _FORM.finditer(text):
+        yield m, f"{m.group(1)}{m.group(2).upper()}" if m.group(1) else f"{m.group(3).upper()}{m.group(4)}"
+    for m in _FISCAL.finditer(text):
+        year = _year(m.group(1) or m.group(2))
+        yield m, f"FY{year} {year}"
+    for m in _QUARTER.finditer(text):
+        q = m.group(1) or m.group(2) or str(_ORDINALS[m.group(3).lower()])
+        year = m.group(4) or m.group(5) or m.group(6)
+        yield m, f"Q{q} {_year(year)}" if year else f"Q{q}"
+    for m in _SCALED.finditer(text):
+        number, scale = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        yield m, f"{number} {_SCALES[scale.lower()]}"
+    for m in _GROUPED.finditer(text):
+        yield m, m.group(0).replace(",", "")
+
+
+def finance_terms(text: str) -> list[str]:
+    """The extra words for `text`'s finance identifiers, in order of appearance, without duplicates; a word the
+    identifier already spells out (the "FY2022" of FY2022 → FY2022 2022) is not repeated."""
+    found: list[tuple[int, str]] = []
+    for m, expansion in _expansions(text):
+        own = {w.lower() for w in m.group(0).split()}
+        found += [(m.start(), w) for w in expansion.split() if w.lower() not in own]
+    seen: dict[str, str] = {}  # lowercased -> first spelling
+    for _, word in sorted(found, key=lambda f: f[0]):
+        seen.setdefault(word.lower(), word)
+    return list(seen.values())
+
+
+def search_text(text: str) -> str:
+    """The text the BM25 encoder tokenizes, for documents and queries alike: the original, then a line of the
+    finance spellings it implies (nothing added when it names none)."""
+    extra = finance_terms(text)
+    return f"{text}\n{' '.join(extra)}" if extra else text
