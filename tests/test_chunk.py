@@ -80,3 +80,62 @@ def test_later_windows_start_on_a_word_not_on_punctuation(tokenizer):
     head = "Novalith Semiconductors beats estimates\n\n"
     starts = [c.text[len(head)] for c in out.chunks]
     assert all(ch.isalnum() or ch == "$" for ch in starts), starts
+
+
+def long_table(rows=120):
+    header = " |  | Fiscal | \n | 2019 | 2018 | 2017\n |  | (in millions) | "
+    lines = [f"Segment {i} revenue | $ {i},{i % 1000:03d} | {i + 7}.{i % 10} | {i * 3}" for i in range(rows)]
+    return "\n".join([header, *lines])
+
+
+HEAD = "Novalith Semiconductors beats estimates\n\n"
+REPEATED_HEADER = "|  | Fiscal |\n| 2019 | 2018 | 2017\n|  | (in millions) |\n"
+
+
+def test_every_chunk_inside_a_table_repeats_its_title_and_header_rows_then_whole_rows(tokenizer):
+    title = "Net sales by segment (in millions):"
+    body = f"Brookward reported results on Monday.\n\n{title}\n{long_table()}\n\nThe company raised its outlook."
+    [out] = chunk_articles([clean(body=body)], tokenizer, SPEC)
+    assert len(out.chunks) > 5
+    assert out.chunks[0].text.startswith(HEAD + "Brookward reported")  # holds title and header already
+    for c in out.chunks[1:]:
+        assert c.text.startswith(f"{HEAD}{title}\n{REPEATED_HEADER}Segment "), c.text[:200]
+    lengths = [len(tokenizer.encode(c.text, add_special_tokens=True).ids) for c in out.chunks]
+    assert max(lengths) <= 256
+    assert all(n - 2 <= SPEC.chunk_tokens for n in lengths)
+
+
+def test_table_chunks_still_cover_every_row_and_overlap(tokenizer):
+    [out] = chunk_articles([clean(body=long_table(200))], tokenizer, SPEC)
+    windows = [c.text[len(HEAD) :].removeprefix(REPEATED_HEADER) for c in out.chunks]
+    assert all(c.text.startswith(HEAD + REPEATED_HEADER) for c in out.chunks[1:])  # no title: header rows only
+    assert all(f"Segment {i} revenue |" in " ".join(windows) for i in range(200))
+    for a, b in zip(windows, windows[1:], strict=False):
+        assert b[:30] in a
+
+
+def test_prose_without_tables_gets_no_prefix(tokenizer):
+    [out] = chunk_articles([clean(body=long_body(1500))], tokenizer, SPEC)
+    assert all("|" not in c.text for c in out.chunks)
+
+
+def test_a_table_header_too_long_to_repeat_is_truncated_within_the_budget(tokenizer):
+    wide = " | " + " | ".join(f"Column label {chr(65 + i % 26)}{chr(65 + i // 26)} for the year" for i in range(60))
+    rows = "\n".join(f"Row {i} | " + " | ".join(str(i * j) for j in range(60)) for i in range(30))
+    [out] = chunk_articles([clean(body=f"{wide}\n{rows}")], tokenizer, SPEC)
+    assert all(len(tokenizer.encode(c.text, add_special_tokens=True).ids) <= 256 for c in out.chunks)
+    assert all(c.text.startswith(HEAD + "| Column label AA") for c in out.chunks[1:])
+    assert len(out.chunks) < 80
+
+
+def test_chunking_a_huge_table_stays_linear(tokenizer):
+    import time
+
+    small, big = long_table(500), long_table(5000)
+    t = time.perf_counter()
+    chunk_articles([clean(body=small)], tokenizer, SPEC)
+    t_small = time.perf_counter() - t
+    t = time.perf_counter()
+    chunk_articles([clean(body=big)], tokenizer, SPEC)
+    t_big = time.perf_counter() - t
+    assert t_big < 30 * max(t_small, 0.01)  # 10x the rows: ~10x the time, not 100x

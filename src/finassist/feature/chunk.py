@@ -7,15 +7,17 @@ truncated). WordPiece splits on whitespace and punctuation first, so token count
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tokenizers import Tokenizer
 
 from finassist.domain import Chunk, ChunkedArticle, CleanArticle
 from finassist.feature.guard import Budget
+from finassist.feature.tables import TableContext
 
 MAX_HEADLINE_SHARE = 4  # a headline may use at most 1/4 of a chunk's tokens
+MAX_TABLE_CONTEXT_SHARE = 3  # a table's repeated title + header rows may use at most 1/3 of a window
 
 
 @dataclass(frozen=True)
@@ -40,18 +42,26 @@ def _truncate_to_tokens(tokenizer: Tokenizer, text: str, limit: int) -> str:
 
 
 def _windows(
-    offsets: Sequence[tuple[int, int]], word_ids: Sequence[int | None], size: int, overlap: int, text: str = ""
+    offsets: Sequence[tuple[int, int]],
+    word_ids: Sequence[int | None],
+    size: int,
+    overlap: int,
+    text: str = "",
+    reserve: Callable[[int], int] | None = None,
 ):
     """Yield (start, end) token windows; an end never splits a word into wordpieces when that can be avoided, and a
-    window after the first starts on a word, not on punctuation."""
+    window after the first starts on a word, not on punctuation. `reserve(start)`: tokens a window starting at token
+    `start` must leave free (for a table header repeated in front of it)."""
     n = len(offsets)
     start = 0
     while start < n:
-        end = min(start + size, n)
+        reserved = reserve(start) if reserve is not None else 0
+        avail = max(1, size - reserved)
+        end = min(start + avail, n)
         if end < n:
             snapped = end
             while (
-                snapped > start + size // 2
+                snapped > start + avail // 2
                 and word_ids[snapped] is not None
                 and (word_ids[snapped] == word_ids[snapped - 1])
             ):
@@ -60,14 +70,50 @@ def _windows(
         yield start, end
         if end >= n:
             return
-        nxt = max(end - overlap, start + 1)
+        # A shortened window overlaps less, so that windows still advance by a fair share of their length.
+        nxt = max(end - (min(overlap, (end - start) // 2) if reserved else overlap), start + 1)
         # Start the next window on a word boundary too, skipping punctuation left over from the previous sentence.
         while nxt < end - 1 and (
             (word_ids[nxt] is not None and word_ids[nxt] == word_ids[nxt - 1])
             or (text and not text[offsets[nxt][0]].isalnum() and text[offsets[nxt][0]] not in "$€£(\"'")
         ):
             nxt += 1
+        if reserve is not None and text:
+            # In a text with tables, start on a new line (a whole row) when the overlap holds one.
+            row = nxt
+            while row < end - 1 and "\n" not in text[offsets[row - 1][1] : offsets[row][0]]:
+                row += 1
+            if row < end - 1:
+                nxt = row
         start = nxt
+
+
+class _TableHeaders:
+    """The title + header rows a window starting at a given token repeats, and their token count (computed once
+    per distinct prefix: a table has at most a handful)."""
+
+    def __init__(self, doc: str, offsets: Sequence[tuple[int, int]], tokenizer: Tokenizer, limit: int):
+        self.doc, self.offsets, self.tokenizer, self.limit = doc, offsets, tokenizer, limit
+        tables = TableContext(doc) if "|" in doc and limit >= 2 else None
+        self.tables = tables if tables is not None and tables.tables else None
+        self._cache: dict[tuple[int, int], tuple[str, int]] = {}
+
+    def _fitted(self, start: int) -> tuple[str, int]:
+        # Cached per (table, header rows): building the prefix per window would cost its length every window.
+        key = self.tables.locate(self.offsets[start][0]) if self.tables is not None else None
+        if key is None:
+            return "", 0
+        if key not in self._cache:
+            raw = self.tables.text(key)  # type: ignore[union-attr]
+            text = _truncate_to_tokens(self.tokenizer, raw, self.limit - 1)  # "…" may add a token
+            self._cache[key] = (text, len(self.tokenizer.encode(text, add_special_tokens=False).ids))
+        return self._cache[key]
+
+    def text(self, start: int) -> str:
+        return self._fitted(start)[0]
+
+    def tokens(self, start: int) -> int:
+        return self._fitted(start)[1]
 
 
 def chunk_articles(
@@ -89,11 +135,17 @@ def chunk_articles(
             size = spec.budget - head_len
             # Encoding.offsets builds a new list on every access: read it once (per window made it quadratic).
             offsets = enc.offsets
+            context = _TableHeaders(doc, offsets, tokenizer, size // MAX_TABLE_CONTEXT_SHARE)
+            reserve = context.tokens if context.tables is not None else None
             pieces = []
-            for i, (s, e) in enumerate(_windows(offsets, enc.word_ids, size, min(spec.overlap, size // 2), doc)):
+            windows = _windows(offsets, enc.word_ids, size, min(spec.overlap, size // 2), doc, reserve)
+            for i, (s, e) in enumerate(windows):
                 if budget is not None and not i % 64:
                     budget.check("chunk")
-                pieces.append(Chunk(aid, i, f"{headline}\n\n{doc[offsets[s][0] : offsets[e - 1][1]]}"))
+                prefix = context.text(s) if reserve else ""
+                window = doc[offsets[s][0] : offsets[e - 1][1]]
+                text = f"{headline}\n\n{prefix}\n{window}" if prefix else f"{headline}\n\n{window}"
+                pieces.append(Chunk(aid, i, text))
             chunks = tuple(pieces)
         out.append(ChunkedArticle(clean=article, chunks=chunks))
     return out

@@ -1,0 +1,72 @@
+"""Tables in cleaned text: which lines form a table, which rows are its header, which line is its title."""
+
+from finassist.feature.clean import html_to_paragraphs
+from finassist.feature.tables import TableContext, find_tables
+
+# A TAT-QA table, as the corpus renders it.
+TATQA = (
+    " |  | Fiscal | \n | 2019 | 2018 | 2017\n |  | (in millions) | \nTransportation Solutions: |  |  | \n"
+    "Automotive | $ 5,686 | $ 6,092 | $  5,228\nSensors | 914 | 918 | 814\nTotal | $ 13,448 | $ 13,988 | $ 12,185"
+)
+
+
+def spans(text, table):
+    return [text[s:e] for s, e in table.header], text[slice(*table.title)] if table.title else None
+
+
+def test_years_units_and_blank_label_rows_are_the_header_and_a_section_label_is_not():
+    [table] = find_tables(TATQA)
+    header, title = spans(TATQA, table)
+    assert header == [" |  | Fiscal | ", " | 2019 | 2018 | 2017", " |  | (in millions) | "]
+    assert title is None
+    assert (table.start, table.end) == (0, len(TATQA))
+
+
+def test_the_short_line_before_a_table_is_its_title():
+    text = (
+        "Brookward said on Monday.\n\nNet sales by segment (in millions):\nSegment | Q3 2026 | Q3 2025\n"
+        "Cards | 1,200 | 1,050\nLoans | 900 | 870\n\nAfter the table."
+    )
+    [table] = find_tables(text)
+    header, title = spans(text, table)
+    assert header == ["Segment | Q3 2026 | Q3 2025"]
+    assert title == "Net sales by segment (in millions):"
+
+
+def test_a_table_whose_first_row_holds_figures_has_no_header():
+    text = "Cards | 1,200 | 1,050\nLoans | 900 | 870"
+    [table] = find_tables(text)
+    assert table.header == ()
+
+
+def test_dates_with_day_numbers_still_make_a_header_row():
+    text = " | December 31, 2019 | December 31, 2018\nCash | 1,000 | 900\nDebt | 50 | 60"
+    [table] = find_tables(text)
+    assert spans(text, table)[0] == [" | December 31, 2019 | December 31, 2018"]
+
+
+def test_a_single_pipe_line_in_prose_is_not_a_table():
+    assert find_tables("Shares rose | analysts cheered.\n\nNothing else here.") == []
+
+
+def test_two_tables_are_found_apart_and_the_cleaner_output_is_understood():
+    html = (
+        "<p>Quarterly results</p><table><tr><th></th><th>2026</th><th>2025</th></tr>"
+        "<tr><td>Revenue</td><td>5.9</td><td>5.6</td></tr><tr><td>EPS</td><td>1.31</td><td>1.20</td></tr></table>"
+        "<p>Guidance raised.</p><table><tr><td>Outlook</td><td>Low</td><td>High</td></tr>"
+        "<tr><td>Sales</td><td>24.0</td><td>25.5</td></tr></table>"
+    )
+    text = "\n\n".join(html_to_paragraphs(html))
+    first, second = find_tables(text)
+    assert spans(text, first) == (["2026 | 2025"], "Quarterly results")  # the cleaner drops an empty first cell
+    assert spans(text, second) == (["Outlook | Low | High"], "Guidance raised.")
+
+
+def test_context_is_given_only_inside_a_table_after_its_first_row():
+    text = "Title line\n | 2019 | 2018\nA | 1 | 2\nB | 3 | 4\n\nProse after."
+    ctx = TableContext(text)
+    inside = text.index("B |")
+    assert ctx.at(inside) == "Title line\n| 2019 | 2018"
+    assert ctx.at(text.index(" | 2019")) == ""  # the window holds the header itself
+    assert ctx.at(0) == ""
+    assert ctx.at(text.index("Prose")) == ""
