@@ -30,10 +30,10 @@ _FORM = re.compile(
     r"(?<![\w\-.,$])(?:(10|8|20|40|6)-?(KT|QT|K|Q|F)(?:/A)?|([SF])-([1-4]))(?![\w\-]|\.\w)", re.IGNORECASE
 )
 # Fiscal years: FY2022, FY 2022, FY-22, FY'22, FY22, fiscal 2022, fiscal year 2022.
-_FISCAL = re.compile(rf"(?<![\w$])(?:FY[\s\-']?({_YEAR}|\d\d)|fiscal\s+(?:year\s+)?({_YEAR})){_END}", re.IGNORECASE)
+FISCAL_YEAR = re.compile(rf"(?<![\w$])(?:FY[\s\-']?({_YEAR}|\d\d)|fiscal\s+(?:year\s+)?({_YEAR})){_END}", re.IGNORECASE)
 # Quarters: Q3, Q3 2023, Q3-23, Q3'23, Q3 FY23, 3Q23, 3Q 2023, third quarter (of) 2023. A two-digit year must be
 # attached (3Q23, Q3-23, Q3'23) or follow FY: "Q3 20 analysts" names no year.
-_QUARTER = re.compile(
+QUARTER = re.compile(
     r"(?<![\w$])(?:Q([1-4])|([1-4])Q|(first|second|third|fourth|1st|2nd|3rd|4th)[\s\-]+quarter)"
     rf"(?:(?:\s+of|,)?\s+(?:FY\s?)?({_YEAR})|[\-']?(?:FY)?(\d\d)|\s+FY[\-']?(\d\d))?{_END}",
     re.IGNORECASE,
@@ -46,8 +46,16 @@ _SCALED = re.compile(
 _GROUPED = re.compile(r"(?<![\w.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,]|\.\d)")
 
 
-def _year(text: str) -> str:
+def year_of(text: str) -> str:
+    """A year as written in a period ("2023", or "23" in 3Q23 / FY23) as four digits."""
     return text if len(text) == 4 else f"20{text}"
+
+
+def quarter_of(match: re.Match[str]) -> tuple[int, int | None]:
+    """(quarter, year or None) of a `QUARTER` match."""
+    q = match.group(1) or match.group(2) or str(_ORDINALS[match.group(3).lower()])
+    year = match.group(4) or match.group(5) or match.group(6)
+    return int(q), int(year_of(year)) if year else None
 
 
 def _expansions(text: str) -> Iterator[tuple[re.Match[str], str]]:
@@ -60,13 +68,12 @@ def _expansions(text: str) -> Iterator[tuple[re.Match[str], str]]:
         yield m, f"{m.group(1)}.{m.group(2)} {m.group(1)}{m.group(2)}"
     for m in _FORM.finditer(text):
         yield m, f"{m.group(1)}{m.group(2).upper()}" if m.group(1) else f"{m.group(3).upper()}{m.group(4)}"
-    for m in _FISCAL.finditer(text):
-        year = _year(m.group(1) or m.group(2))
+    for m in FISCAL_YEAR.finditer(text):
+        year = year_of(m.group(1) or m.group(2))
         yield m, f"FY{year} {year}"
-    for m in _QUARTER.finditer(text):
-        q = m.group(1) or m.group(2) or str(_ORDINALS[m.group(3).lower()])
-        year = m.group(4) or m.group(5) or m.group(6)
-        yield m, f"Q{q} {_year(year)}" if year else f"Q{q}"
+    for m in QUARTER.finditer(text):
+        q, year = quarter_of(m)
+        yield m, f"Q{q} {year}" if year else f"Q{q}"
     for m in _SCALED.finditer(text):
         number, scale = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
         yield m, f"{number} {_SCALES[scale.lower()]}"
