@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from finassist.query import FilingMetadata, filing_metadata, parse_question, share_classes
-from finassist.symbols import builtin_aliases
+from finassist.query import FilingMetadata, filing_metadata, parse_question, share_classes, with_conversation
+from finassist.symbols import builtin_aliases, symbols_in
 
 ALIASES = builtin_aliases()
 NOW = datetime(2026, 10, 14, 12, 0, tzinfo=UTC)  # in Q4 2026
@@ -128,3 +128,53 @@ def test_filing_titles_give_company_year_form_and_page(title, expected):
 )
 def test_titles_that_are_not_filings_give_none(title):
     assert filing_metadata(title) is None
+
+
+ASKED = "Which company is Brookward buying?"
+ANSWERED = "Brookward agreed to acquire Saltmarsh Trust Company for about $7.11 billion [1]."
+
+
+def test_a_follow_up_that_points_back_carries_the_earlier_turns():
+    out = with_conversation(
+        "How big is that deal and how will they pay for it?", [("user", ASKED), ("assistant", ANSWERED)], ALIASES
+    )
+    assert out.query == f"How big is that deal and how will they pay for it?\n{ASKED}\n{ANSWERED}"
+    assert out.about == f"How big is that deal and how will they pay for it?\n{ASKED}"  # tickers: user turns only
+    assert out.carried == 2
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is new at Celquora?",  # names its own company
+        "What is the Fed doing with rates?",  # points nowhere back
+        "Which stocks rose today?",
+    ],
+)
+def test_a_question_that_stands_alone_is_not_changed(question):
+    out = with_conversation(question, [("user", ASKED), ("assistant", ANSWERED)], ALIASES)
+    assert (out.query, out.about, out.carried) == (question, question, 0)
+
+
+def test_carrying_goes_back_to_the_turn_that_names_a_company_and_no_further():
+    history = [
+        ("user", "What is new at Celquora?"),
+        ("assistant", "Celquora slipped after a downgrade."),
+        ("user", ASKED),
+        ("assistant", ANSWERED),
+        ("user", "Why that deal?"),
+        ("assistant", "To grow its trust business."),
+    ]
+    out = with_conversation("And how will they pay for it?", history, ALIASES)
+    assert "Celquora" not in out.query and ASKED in out.about and "Why that deal?" in out.about
+    assert symbols_in(out.about, ALIASES) == ["BKWD"]
+
+
+def test_an_answer_is_carried_only_by_its_opening():
+    out = with_conversation("What did they pay?", [("user", ASKED), ("assistant", "x" * 5000)], ALIASES)
+    assert len(out.query) < 500
+
+
+def test_no_history_or_only_answers_carry_nothing():
+    assert with_conversation("What did they pay?", [], ALIASES).carried == 0
+    assert with_conversation("What did they pay?", [("assistant", ANSWERED)], ALIASES).carried == 0

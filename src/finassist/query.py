@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -224,4 +225,58 @@ def filing_metadata(title: str) -> FilingMetadata | None:
     page = m.group("page")
     return FilingMetadata(
         m.group("company"), int(m.group("year") or m.group("year2")), form, int(page) if page else None
+    )
+
+
+# --- follow-up questions -------------------------------------------------------------------------------------
+
+_FOLLOW_UP_NOUNS = (
+    "deal|acquisition|merger|takeover|purchase|transaction|company|firm|bank|lender|stock|shares?|business|buyback|"
+    "dividend|payout|offer|bid|news|report|results|earnings|quarter|guidance|outlook|forecast|move|announcement|"
+    "lawsuit|suit|case|product|launch|card|downgrade|upgrade|plan|ceo|target|one|ones"
+)
+# A question that points back: a pronoun for a company or its people, "that deal", or an opening "And ...".
+_FOLLOW_UP = re.compile(
+    rf"\b(?:they|their|theirs|them|its|he|she|his|her|him)\b"
+    rf"|\b(?:that|this|these|those|the)\s+(?:\w+\s+)?(?:{_FOLLOW_UP_NOUNS})\b"
+    r"|^\s*(?:and|also|what about|how about|why|so)\b[^?]{0,40}\?\s*$",
+    re.IGNORECASE,
+)
+MAX_CARRIED_TURNS = 3  # user turns
+MAX_ANSWER_CHARS = 300  # of an assistant turn carried along: its opening names the subject
+
+
+@dataclass(frozen=True)
+class ConversationQuery:
+    query: str  # what retrieval searches with
+    about: str  # where its tickers are read from: the question and the carried user turns (not the answers)
+    carried: int = 0  # earlier turns appended
+
+
+def with_conversation(question: str, history: Sequence[tuple[str, str]], aliases: dict[str, str]) -> ConversationQuery:
+    """The question as retrieval should read it in a conversation. `history`: earlier (role, text) turns, oldest
+    first. A follow-up that names no company of its own ("How big is that deal and how will they pay for it?") gets
+    the earlier turns appended, back to the latest user turn that names a company (at most `MAX_CARRIED_TURNS`
+    user turns; an answer's opening only), so their companies filter and their subject searches. A question that
+    names its own company, or does not point back, stands alone."""
+    alone = ConversationQuery(question, question)
+    if not history or symbols_in(question, aliases) or not _FOLLOW_UP.search(question):
+        return alone
+    texts: list[str] = []
+    users: list[str] = []
+    for role, text in reversed(history):
+        text = text.strip()
+        if not text:
+            continue
+        if role == "assistant":
+            texts.append(text[:MAX_ANSWER_CHARS])
+            continue
+        texts.append(text)
+        users.append(text)
+        if symbols_in(text, aliases) or len(users) >= MAX_CARRIED_TURNS:
+            break
+    if not users:
+        return alone
+    return ConversationQuery(
+        "\n".join([question.strip(), *reversed(texts)]), "\n".join([question.strip(), *reversed(users)]), len(texts)
     )

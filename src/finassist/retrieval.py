@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from finassist.domain import Hit
 from finassist.embed import Embedder
+from finassist.query import with_conversation
 from finassist.store import SearchFilter, VectorStore
 from finassist.symbols import symbols_in
 
@@ -107,15 +109,22 @@ def retrieve_for_question(
     aliases: dict[str, str],
     symbols: list[str] | None = None,
     since: datetime | None = None,
+    history: Sequence[tuple[str, str]] = (),
 ) -> Retrieved:
     """The news context for a question, exactly as serving and dataset generation both build it: given `symbols`
     filter (`[]` = none); otherwise tickers named in the question filter, falling back to all news when they
-    have none."""
+    have none. `history`: the conversation's earlier (role, text) turns; a follow-up that names no company
+    retrieves with them (`query.with_conversation`)."""
+    conversation = with_conversation(question, history, aliases)
+    query = conversation.query
+    notes = ["follow-up: retrieved with the conversation's earlier turns"] if conversation.carried else []
     given = symbols is not None
-    wanted = [s.strip().upper() for s in symbols or [] if s.strip()] if given else symbols_in(question, aliases)
-    hits = retriever.retrieve_recent(question, k, weight, half_life_hours, symbols=wanted, since=since)
+    wanted = (
+        [s.strip().upper() for s in symbols or [] if s.strip()] if given else symbols_in(conversation.about, aliases)
+    )
+    hits = retriever.retrieve_recent(query, k, weight, half_life_hours, symbols=wanted, since=since)
     if hits or not wanted or given:
-        return Retrieved(hits, wanted)
+        return Retrieved(hits, wanted, notes)
     # A name in the question is a hint, not a demand: no news under that ticker, so search everything.
-    hits = retriever.retrieve_recent(question, k, weight, half_life_hours, since=since)
-    return Retrieved(hits, [], [f"no news tagged {','.join(wanted)}; searched all news"])
+    hits = retriever.retrieve_recent(query, k, weight, half_life_hours, since=since)
+    return Retrieved(hits, [], [*notes, f"no news tagged {','.join(wanted)}; searched all news"])

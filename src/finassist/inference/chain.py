@@ -154,6 +154,7 @@ class RAGChain:
             self.aliases,
             symbols=req.symbols,
             since=req.since,
+            history=[(t.role, t.content) for t in req.history],
         )
         record.hits, record.symbols = found.hits, found.symbols
         record.notes.extend(found.notes)
