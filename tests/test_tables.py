@@ -70,3 +70,21 @@ def test_context_is_given_only_inside_a_table_after_its_first_row():
     assert ctx.at(text.index(" | 2019")) == ""  # the window holds the header itself
     assert ctx.at(0) == ""
     assert ctx.at(text.index("Prose")) == ""
+
+
+def test_header_cells_may_hold_dates_periods_and_footnote_marks_but_not_figures():
+    # Header rows as TAT-QA annual reports write them.
+    text = (
+        "Income tax expense |  |  | \n"  # a first row with only a first cell captions the table
+        " | 52 weeks ended 30 Mar 2019 £m | 2018 (1) | FY19 | 1-3 Years\n"
+        "Profit before tax | (42.7) | 20.9 | 3.1 | 4\n"
+        "Tax | 1,000 | 900 | 1 | 2"
+    )
+    [table] = find_tables(text)
+    assert len(table.header) == 2
+    assert "Profit" not in "".join(spans(text, table)[0])
+
+
+def test_a_section_label_after_the_header_is_not_header():
+    [table] = find_tables(TATQA)
+    assert "Transportation Solutions" not in "".join(spans(TATQA, table)[0])

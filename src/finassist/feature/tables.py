@@ -15,9 +15,16 @@ MAX_HEADER_ROWS = 4
 MAX_TITLE_CHARS = 300  # a longer line before a table is prose, not its caption
 
 _LINE = re.compile(r"[^\n]+")
-_MONTH_DAY = re.compile(r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}\b", re.I)
-# What may stand in a header cell besides words: years, quarters, fiscal-year marks, units.
-_HEADER_NUMBERS = re.compile(r"\b(?:FY\s?)?(?:19|20)\d\d\b|\b[1-4]?Q[1-4]?\b|\bH[12]\b", re.I)
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+# Dates ("December 31", "30 June") and footnote marks ("2019 (1)") in a header cell are no figures.
+_MONTH_DAY = re.compile(rf"\b{_MONTH}\s*\d{{1,2}}\b|\b\d{{1,2}}\s+{_MONTH}|\(\d{{1,2}}\)|\bnote\s+\d+", re.I)
+# What may stand in a header cell besides words: years, quarters, fiscal-year marks (FY19, F19), spans of time
+# ("52 weeks", "1-3 years"), footnote digits glued to a word ("RESTATED3").
+_HEADER_NUMBERS = re.compile(
+    r"\b(?:FY\s?)?(?:19|20)\d\d\b|\b[1-4]?Q[1-4]?\b|\bH[12]\b|\bFY?\d\d\b"
+    r"|\b\d{1,3}(?:\s*[-–]\s*\d{1,3})?\s*(?:weeks?|months?|years?|days?)\b|(?<=[A-Za-z])\d(?:\s*[-–]\s*\d)?\b",
+    re.I,
+)
 
 
 @dataclass(frozen=True)
@@ -38,12 +45,13 @@ def is_row(line: str) -> bool:
     return "|" in line and sum(1 for c in _cells(line) if c) >= 1 and len(_cells(line)) >= 2
 
 
-def _is_header_row(line: str) -> bool:
+def _is_header_row(line: str, first: bool = False) -> bool:
     """Years, units and labels, no figures: ` | 2019 | 2018`, `(in millions) | Q3 | Q2`, `Item | Amount`. A row
-    with only its first cell filled ("Industrial Solutions: | |") labels a section, not the columns."""
+    with only its first cell filled labels a section ("Industrial Solutions: | |"), or, as the table's first row,
+    captions it ("Income tax expense | |")."""
     cells = _cells(line)
     filled = [c for c in cells[1:] if c]
-    if not filled:
+    if not filled and not first:
         return False
     return not any(re.search(r"\d", _HEADER_NUMBERS.sub("", _MONTH_DAY.sub("", c))) for c in cells if c)
 
@@ -63,8 +71,8 @@ def find_tables(text: str) -> list[Table]:
         if j > i:
             rows = lines[i : j + 1]
             header = []
-            for span in rows[: min(MAX_HEADER_ROWS, len(rows) - 1)]:
-                if not _is_header_row(text[span[0] : span[1]]):
+            for n, span in enumerate(rows[: min(MAX_HEADER_ROWS, len(rows) - 1)]):
+                if not _is_header_row(text[span[0] : span[1]], first=n == 0):
                     break
                 header.append(span)
             title = None
