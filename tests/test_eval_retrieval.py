@@ -65,3 +65,35 @@ def test_eval_retrieval_cli_scores_a_small_beir_set(tmp_path, home):
 def test_eval_retrieval_on_a_folder_that_is_not_beir_fails_clearly(tmp_path, home):
     proc = finassist("eval", "retrieval", str(tmp_path), check=False)
     assert proc.returncode == 2 and "not a BEIR directory" in proc.stderr
+
+
+def test_eval_retrieval_scores_every_mode_in_one_run_and_per_answer_type(tmp_path, home):
+    beir = tmp_path / "beir"
+    (beir / "qrels").mkdir(parents=True)
+    docs = {
+        "d1": "Copperdeep Mining halted copper output after its Andes mine flooded in heavy rain.",
+        "d2": "Brookward Financial raised its quarterly dividend to 42 cents per share.",
+        "d3": "Revenue | 2019 | 2018 ; Product sales | $1,496.5 | $1,402.1 ; Services | $310.2 | $288.0",
+    }
+    queries = [
+        {"_id": "q1", "text": "mine flooding stopped copper production", "answer_from": "text"},
+        {"_id": "q2", "text": "product sales 2019", "answer_from": "table"},
+    ]
+    with (beir / "corpus.jsonl").open("w") as f:
+        f.writelines(json.dumps({"_id": d, "title": "", "text": t}) + "\n" for d, t in docs.items())
+    with (beir / "queries.jsonl").open("w") as f:
+        f.writelines(json.dumps(q) + "\n" for q in queries)
+    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td3\t1\n")
+
+    out = finassist("eval", "retrieval", str(beir), "--mode", "all", "--weights", "0.5", "--json")
+
+    assert set(out["modes"]) == {"dense", "sparse", "hybrid-mix", "hybrid-rrf", "hybrid-dbsf", "hybrid-mix-w0.5"}
+    assert out["docs"] == 3  # one ingest for all of them
+    for name, m in out["modes"].items():
+        assert m["ndcg@10"] == pytest.approx(1.0), name
+        assert {t: v["queries"] for t, v in m["by_answer_type"].items()} == {"text": 1, "table": 1}
+    assert out["modes"]["hybrid-mix-w0.5"]["dense_weight"] == 0.5
+    assert out["ndcg@10"] == out["modes"]["dense"]["ndcg@10"]  # the top level is the first mode's
+
+    proc = finassist("eval", "retrieval", str(beir), "--mode", "nonsense", check=False)
+    assert proc.returncode == 2 and "unknown mode" in proc.stderr

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from finassist.domain import Chunk, CleanArticle, EmbeddedArticle, NewsArticle
-from finassist.store import SearchFilter, StoreBusyError, StoreError
+from finassist.store import SearchFilter, SearchMode, StoreBusyError, StoreError
 from finassist.store.edge import EdgeStore
 
 DIM = 8
@@ -178,3 +178,145 @@ def test_a_server_collection_is_created_with_shards_replicas_and_indexes_from_co
         assert store.count() == 3 and {h.article_id for h in store.search(vec(1), 10)} == {"a1", "a2"}
     finally:
         close_stores()
+
+
+# --- the sparse (BM25) leg and hybrid search -------------------------------------------------------------------
+def text_item(aid: str, texts: list[str], updated: str = "2026-09-01T10:00:00Z") -> EmbeddedArticle:
+    a = NewsArticle(id=aid, headline=texts[0], symbols=("NVLT",), created_at="2026-09-01T10:00:00Z", updated_at=updated)
+    chunks = tuple(Chunk(aid, i, t) for i, t in enumerate(texts))
+    return EmbeddedArticle(CleanArticle(a, a.headline, "", "body"), chunks, tuple(vec(i) for i in range(len(texts))))
+
+
+NEWS = {
+    "a": ["Voltrix raises guidance after record quarter"],
+    "b": ["Harborline cuts 400 jobs in restructuring"],
+    "c": ["Oil prices slide as inventories build"],
+}
+SPARSE = SearchMode(mode="sparse")
+
+
+def test_sparse_leg_finds_the_exact_term_whatever_the_vector(store):
+    store.write([text_item(aid, texts) for aid, texts in NEWS.items()])
+    [hit] = store.search(None, 5, text="Harborline jobs", how=SPARSE)
+    assert hit.article_id == "b" and hit.score > 0
+    assert store.search(None, 5, text="the and of", how=SPARSE) == []  # stopwords only: nothing to match
+
+
+@pytest.mark.parametrize("fusion", ["mix", "rrf", "dbsf"])
+def test_hybrid_ranks_the_exact_term_first_when_the_dense_leg_points_elsewhere(store, fusion):
+    store.write([text_item(aid, texts) for aid, texts in NEWS.items()])
+    how = SearchMode(mode="hybrid", fusion=fusion, dense_weight=0.3)
+    hits = store.search(vec(0), 3, text="Harborline jobs", how=how)  # vec(0) is every article's chunk-0 vector
+    assert hits[0].article_id == "b"
+    assert all(0.0 <= h.score <= 1.0 + 1e-6 for h in hits)
+    # dense alone cannot tell them apart: all three tie on the vector
+    assert {h.article_id for h in store.search(vec(0), 3, text="Harborline jobs")} == {"a", "b", "c"}
+
+
+def test_hybrid_with_no_indexable_term_is_the_dense_search(store):
+    store.write([text_item(aid, texts) for aid, texts in NEWS.items()])
+    hybrid = store.search(vec(0), 3, text="the of", how=SearchMode(mode="hybrid"))
+    assert [h.article_id for h in hybrid] == [h.article_id for h in store.search(vec(0), 3)]
+
+
+def test_filters_apply_to_both_legs(store):
+    store.write([text_item(aid, texts) for aid, texts in NEWS.items()])
+    flt = SearchFilter(symbols=("NONE",))
+    assert store.search(vec(0), 3, flt, text="Harborline", how=SearchMode(mode="hybrid")) == []
+    assert store.search(vec(0), 3, flt, text="Harborline", how=SearchMode(mode="hybrid", fusion="rrf")) == []
+
+
+def test_a_newer_version_replaces_the_sparse_vectors_too(store):
+    store.write([text_item("a", ["Voltrix signs supply deal with Keswick", "Keswick shares jump"])])
+    store.write([text_item("a", ["Voltrix supply deal collapses"], updated="2026-09-02T10:00:00Z")])
+    assert store.search(None, 5, text="Keswick", how=SPARSE) == []  # neither old chunk is found by its words
+    [hit] = store.search(None, 5, text="collapses", how=SPARSE)
+    assert hit.article_id == "a" and store.count() == 1
+    # the same version again is a no-op for both legs
+    r = store.write([text_item("a", ["Voltrix supply deal collapses"], updated="2026-09-02T10:00:00Z")])
+    assert r.unchanged == ["a"] and len(store.search(None, 5, text="collapses", how=SPARSE)) == 1
+
+
+# --- stores written before hybrid search -----------------------------------------------------------------------
+def _legacy_edge(path) -> None:
+    import qdrant_edge as qe
+
+    shard = qe.EdgeShard.create(
+        str(path), qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=DIM, distance=qe.Distance.Cosine))
+    )
+    _write_legacy(
+        lambda points: shard.update(
+            qe.UpdateOperation.upsert_points([qe.Point(id=pid, vector=list(v), payload=p) for pid, v, p in points])
+        )
+    )
+    shard.flush()
+    shard.close()
+
+
+def _write_legacy(upsert) -> None:
+    from finassist.domain import point_id
+    from finassist.store.base import chunk_payload
+
+    points = []
+    for aid, texts in NEWS.items():
+        it = text_item(aid, texts)
+        points += [
+            (point_id(aid, c.index), v, chunk_payload(it, c.index, c.text))
+            for c, v in zip(it.chunks, it.vectors, strict=True)
+        ]
+    upsert(points)
+
+
+@pytest.fixture(params=["embedded", "qdrant"])
+def legacy_store(request, tmp_path):
+    if request.param == "embedded":
+        _legacy_edge(tmp_path / "shard")
+        s = EdgeStore(tmp_path / "shard")
+    else:
+        from qdrant_client import QdrantClient, models
+
+        from finassist.store.qdrant import QdrantStore
+
+        client = QdrantClient(":memory:")
+        client.create_collection("news", vectors_config=models.VectorParams(size=DIM, distance=models.Distance.COSINE))
+        _write_legacy(
+            lambda points: client.upsert(
+                "news", [models.PointStruct(id=pid, vector=list(v), payload=p) for pid, v, p in points]
+            )
+        )
+        s = QdrantStore(client, "news")
+    yield s
+    s.close()
+
+
+def test_a_dense_only_store_is_detected_and_neither_searched_nor_written(legacy_store):
+    problem = legacy_store.schema_problem()
+    assert problem and "finassist store reindex" in problem and "finassist store reset --yes" in problem
+    with pytest.raises(StoreError, match="store reindex"):
+        legacy_store.search(vec(0), 3)
+    with pytest.raises(StoreError, match="store reindex"):
+        legacy_store.write([text_item("d", ["Keswick opens a plant"])])
+    assert legacy_store.count() == 3  # nothing was added
+
+
+def test_reindex_rebuilds_a_dense_only_store_from_its_payloads(legacy_store):
+    assert legacy_store.reindex() == 3
+    assert legacy_store.schema_problem() is None and legacy_store.count() == 3 and legacy_store.dim() == DIM
+    [hit] = legacy_store.search(None, 5, text="Harborline", how=SPARSE)
+    assert hit.article_id == "b" and hit.text == NEWS["b"][0]
+    dense = legacy_store.search(vec(0), 3)
+    assert dense[0].score == pytest.approx(1.0, abs=1e-4)  # the stored vectors came along, not re-embedded
+    legacy_store.write([text_item("d", ["Keswick opens a plant"])])
+    assert legacy_store.count() == 4 and legacy_store.reindex() == 0  # current schema: nothing to do
+
+
+def test_store_reindex_command_upgrades_a_dense_only_embedded_store(home):
+    from conftest import finassist
+
+    (home / "store").mkdir(parents=True)
+    _legacy_edge(home / "store" / "financial_news")
+    assert "reindex" in finassist("store", "info", "--json")["schema"]
+    out = finassist("store", "reindex", "--json")
+    assert (out["reindexed"], out["points"]) == (3, 3)
+    assert finassist("store", "info", "--json")["schema"] == "dense+bm25"
+    assert finassist("store", "reindex", "--json")["reindexed"] == 0

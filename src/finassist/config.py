@@ -115,6 +115,17 @@ class Settings(BaseSettings):
 
     # --- RAG -------------------------------------------------------------------------------------
     retrieval_k: int = Field(4, ge=1, le=20, description="News articles put in the prompt.")
+    # hybrid: on TAT-QA and on exact-term news questions at least as good as the better leg alone (docs/benchmarks.md)
+    retrieval_mode: Literal["hybrid", "dense", "sparse"] = Field(
+        "hybrid", description="hybrid = dense (MiniLM cosine) and sparse (BM25) fused in one query; or one leg alone."
+    )
+    retrieval_fusion: Literal["mix", "rrf", "dbsf"] = Field(
+        "mix", description="How hybrid fuses the legs: mix = w·cosine + (1-w)·BM25/best BM25; rrf; dbsf."
+    )
+    retrieval_dense_weight: float = Field(
+        0.5, ge=0.0, le=1.0, description="Hybrid mix: the dense leg's weight w (the sparse leg gets 1 - w)."
+    )
+    retrieval_rrf_k: int = Field(60, ge=1, le=1000, description="Hybrid with rrf: the rank constant k.")
     recency_half_life_hours: float = Field(
         72.0, gt=0, description="Recency preference: a story this old gets half the fresh-news bonus."
     )

@@ -202,20 +202,39 @@ def retrieve(
 def eval_retrieval(
     beir_dir: Annotated[Path, typer.Argument(help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv.")],
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=100)] = 10,
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="dense | sparse | hybrid | all (each leg, hybrid with each fusion) | default (FINASSIST_RETRIEVAL_*)."
+        ),
+    ] = "default",
+    weights: Annotated[
+        str | None, typer.Option(help="With --mode all: also the weighted mix at these dense weights, e.g. 0.2,0.5.")
+    ] = None,
     workers: WorkersOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Ingest a BEIR corpus through the feature pipeline into a throw-away store and score retrieval."""
+    """Ingest a BEIR corpus through the feature pipeline into a throw-away store (once) and score retrieval in each
+    mode asked for."""
     setup_logging()
     from finassist.feature.evaluate import evaluate_beir
 
     settings = load_settings()
     try:
-        result = evaluate_beir(beir_dir, settings, k=k, workers=workers or settings.workers)
-    except FileNotFoundError as e:
+        ws = [float(w) for w in weights.split(",") if w.strip()] if weights else []
+        result = evaluate_beir(beir_dir, settings, k=k, workers=workers or settings.workers, mode=mode, weights=ws)
+    except (FileNotFoundError, ValueError) as e:
         fail(str(e))
-    human = "\n".join(f"{name}: {value}" for name, value in result.items())
-    emit(result, as_json, human)
+    lines = [f"{name}: {value}" for name, value in result.items() if name != "modes"]
+    for name, m in result["modes"].items():
+        metrics = "  ".join(f"{key} {value:.4f}" for key, value in m.items() if "@" in key)
+        lines.append(f"{name:>18}: {metrics}")
+        for kind, t in m.get("by_answer_type", {}).items():
+            lines.append(
+                f"{'':>18}  {kind} ({t['queries']}): "
+                + "  ".join(f"{key} {value:.4f}" for key, value in t.items() if "@" in key)
+            )
+    emit(result, as_json, "\n".join(lines))
 
 
 @store_app.command("info")
@@ -233,12 +252,31 @@ def store_info(as_json: JsonOpt = False) -> None:
             "points": store.count(),
             "articles": store.count(articles=True),
             "dim": store.dim(),
+            "schema": "dense-only (run `finassist store reindex`)" if store.schema_problem() else "dense+bm25",
         }
     except StoreError as e:
         fail(str(e))
     if not settings.qdrant_url:
         info["path"] = str(settings.store_dir / settings.collection)
     emit(info, as_json, "\n".join(f"{k}: {v}" for k, v in info.items()))
+
+
+@store_app.command("reindex")
+def store_reindex(as_json: JsonOpt = False) -> None:
+    """Rebuild a store written before hybrid search (dense vectors only) with BM25 sparse vectors, from the stored
+    texts and vectors: nothing is re-embedded. A no-op on a current store."""
+    setup_logging()
+    from finassist.store import StoreError, open_store
+
+    settings = load_settings()
+    try:
+        store = open_store(settings)
+        was_old = store.schema_problem() is not None
+        n = store.reindex()
+    except StoreError as e:
+        fail(str(e))
+    human = f"rebuilt {n} points with dense and BM25 vectors" if was_old else "the store is current: nothing to do"
+    emit({"reindexed": n, "points": store.count(), "collection": settings.collection}, as_json, human)
 
 
 @store_app.command("reset")

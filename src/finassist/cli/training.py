@@ -34,7 +34,7 @@ def dataset_generate(
     from finassist.embed import get_embedder
     from finassist.llm import LLMError
     from finassist.retrieval import Retriever
-    from finassist.store import StoreError, open_store
+    from finassist.store import StoreError, open_store, search_mode
     from finassist.symbols import load_aliases
     from finassist.training.dataset import generate_dataset, open_teacher, teacher_label
     from finassist.training.questions import load_questions
@@ -48,7 +48,9 @@ def dataset_generate(
         store = open_store(settings)
         if store.count() == 0:
             fail("the feature store is empty: ingest news first (finassist ingest file|backfill|stream)")
-        retriever = Retriever(store, get_embedder(settings.embedding_model, settings.embedding_device))
+        retriever = Retriever(
+            store, get_embedder(settings.embedding_model, settings.embedding_device), search_mode(settings)
+        )
         teacher = open_teacher(settings)
     except (ValueError, FileNotFoundError, StoreError, LLMError) as e:
         fail(str(e))

@@ -12,10 +12,12 @@ import math
 import tempfile
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from finassist.config import Settings
+from finassist.store.base import SearchMode
 
 EVAL_TIME = "2026-01-01T00:00:00Z"  # BEIR documents carry no time; one fixed stamp keeps them comparable
 TITLE_WORDS = 16
@@ -60,9 +62,50 @@ def corpus_as_news(doc: dict[str, Any]) -> dict[str, Any]:
     return {"id": str(doc["_id"]), "headline": title, "content": text, "created_at": EVAL_TIME}
 
 
-def evaluate_beir(beir_dir: Path, settings: Settings, k: int = 10, workers: int = 1) -> dict[str, Any]:
-    """Ingest `corpus.jsonl` through the feature pipeline into a throw-away store, run `queries.jsonl`, score
-    `qrels/test.tsv` at document level."""
+def eval_modes(settings: Settings, mode: str = "default", weights: Sequence[float] = ()) -> dict[str, SearchMode]:
+    """The retrieval modes one evaluation scores, by name. `default`: the configured one; `all`: each leg alone and
+    hybrid with every fusion method at the configured weight, plus the weighted mix at each of `weights`."""
+    from finassist.store import search_mode
+
+    configured = search_mode(settings)
+    if mode == "default":
+        return {"default": configured}
+    if mode in ("dense", "sparse"):
+        return {mode: replace(configured, mode=mode)}
+    hybrid = replace(configured, mode="hybrid")
+    if mode == "hybrid":
+        return {"hybrid": hybrid}
+    if mode != "all":
+        raise ValueError(f"unknown mode {mode!r}: dense, sparse, hybrid or all")
+    modes = {"dense": replace(configured, mode="dense"), "sparse": replace(configured, mode="sparse")}
+    for fusion in ("mix", "rrf", "dbsf"):
+        modes[f"hybrid-{fusion}"] = replace(hybrid, fusion=fusion)
+    for w in weights:
+        modes[f"hybrid-mix-w{w:g}"] = replace(hybrid, fusion="mix", dense_weight=w)
+    return modes
+
+
+def _scores(rankings: Sequence[tuple[list[str], Mapping[str, int]]], k: int) -> dict[str, float]:
+    n = max(len(rankings), 1)
+    return {
+        f"ndcg@{k}": round(sum(ndcg_at_k(r, rel, k) for r, rel in rankings) / n, 4),
+        f"recall@{k}": round(sum(recall_at_k(r, rel, k) for r, rel in rankings) / n, 4),
+        f"mrr@{k}": round(sum(mrr_at_k(r, rel, k) for r, rel in rankings) / n, 4),
+    }
+
+
+def evaluate_beir(
+    beir_dir: Path,
+    settings: Settings,
+    k: int = 10,
+    workers: int = 1,
+    mode: str = "default",
+    weights: Sequence[float] = (),
+) -> dict[str, Any]:
+    """Ingest `corpus.jsonl` through the feature pipeline into a throw-away store (once), run `queries.jsonl` in
+    every requested retrieval mode, score `qrels/test.tsv` at document level. The top-level metrics are the first
+    mode's (the configured one unless `mode` names one); `modes` has each mode's, and per answer type when the
+    queries carry `answer_from` (TAT-QA: text, table, table-text)."""
     from finassist.embed import get_embedder
     from finassist.feature.flow import run_flow
     from finassist.feature.sources.file import NewsFileSource
@@ -73,6 +116,7 @@ def evaluate_beir(beir_dir: Path, settings: Settings, k: int = 10, workers: int 
     for p in (corpus, queries, qrels_path):
         if not p.is_file():
             raise FileNotFoundError(f"not a BEIR directory: {p} is missing")
+    modes = eval_modes(settings, mode, weights)
     qrels = read_qrels(qrels_path)
     with tempfile.TemporaryDirectory(prefix="finassist-eval-") as tmp:
         tmp_path = Path(tmp)
@@ -93,25 +137,29 @@ def evaluate_beir(beir_dir: Path, settings: Settings, k: int = 10, workers: int 
             rows = [q for q in rows if str(q["_id"]) in qrels]
             embedder = get_embedder(settings.embedding_model, settings.embedding_device)
             vectors = embedder.encode([q["text"] for q in rows], batch_size=settings.embed_batch_size)
-            scores = {"ndcg": 0.0, "recall": 0.0, "mrr": 0.0}
-            for q, vec in zip(rows, vectors, strict=True):
-                hits = best_per_article(store.search(vec.tolist(), k * 8), k)
-                ranked = [h.article_id for h in hits]
-                rel = qrels[str(q["_id"])]
-                scores["ndcg"] += ndcg_at_k(ranked, rel, k)
-                scores["recall"] += recall_at_k(ranked, rel, k)
-                scores["mrr"] += mrr_at_k(ranked, rel, k)
-            n = max(len(rows), 1)
+            results: dict[str, Any] = {}
+            for name, how in modes.items():
+                rankings: dict[str, list[tuple[list[str], Mapping[str, int]]]] = {}
+                for q, vec in zip(rows, vectors, strict=True):
+                    hits = best_per_article(store.search(vec.tolist(), k * 8, text=q["text"], how=how), k)
+                    ranking = ([h.article_id for h in hits], qrels[str(q["_id"])])
+                    rankings.setdefault("", []).append(ranking)
+                    if q.get("answer_from"):
+                        rankings.setdefault(str(q["answer_from"]), []).append(ranking)
+                scored = _scores(rankings.pop(""), k)
+                if rankings:
+                    scored["by_answer_type"] = {t: {**_scores(r, k), "queries": len(r)} for t, r in rankings.items()}
+                results[name] = {"mode": how.mode, "fusion": how.fusion, "dense_weight": how.dense_weight, **scored}
+            first = next(iter(results.values()))
             return {
-                f"ndcg@{k}": round(scores["ndcg"] / n, 4),
-                f"recall@{k}": round(scores["recall"] / n, 4),
-                f"mrr@{k}": round(scores["mrr"] / n, 4),
+                **{m: v for m, v in first.items() if "@" in m},
                 "queries": len(rows),
                 "docs": stats.articles_ok,
                 "chunks": stats.chunks,
                 "quarantined": stats.quarantined,
                 "model": embedder.label,
                 "chunk_tokens": settings.chunk_tokens,
+                "modes": results,
             }
         finally:
             if settings.qdrant_url:

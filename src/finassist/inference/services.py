@@ -50,7 +50,7 @@ class Services:
         from finassist.embed import get_embedder
         from finassist.llm import open_llm
         from finassist.retrieval import Retriever
-        from finassist.store import open_store
+        from finassist.store import open_store, search_mode
 
         try:
             s = self.settings
@@ -58,7 +58,8 @@ class Services:
             embedder = get_embedder(s.embedding_model, s.embedding_device)
             self.llm = self.llm or open_llm(s)
             aliases = load_aliases(s.symbol_aliases)
-            self.chain = RAGChain(Retriever(store, embedder), self.llm, s, aliases, on_finish=self._finished)
+            retriever = Retriever(store, embedder, search_mode(s))
+            self.chain = RAGChain(retriever, self.llm, s, aliases, on_finish=self._finished)
             self.ready.set()
             log.info("ready: %s (adapter: %s)", self.llm.info.model, self.llm.info.adapter or "none")
             # After readiness: a slow or unreachable tracking server (MLflow retries for minutes) must not hold

@@ -6,9 +6,19 @@ import atexit
 import threading
 
 from finassist.config import Settings
-from finassist.store.base import SearchFilter, StoreBusyError, StoreError, VectorStore, WriteResult
+from finassist.store.base import SearchFilter, SearchMode, StoreBusyError, StoreError, VectorStore, WriteResult
 
-__all__ = ["SearchFilter", "StoreBusyError", "StoreError", "VectorStore", "WriteResult", "close_stores", "open_store"]
+__all__ = [
+    "SearchFilter",
+    "SearchMode",
+    "StoreBusyError",
+    "StoreError",
+    "VectorStore",
+    "WriteResult",
+    "close_stores",
+    "open_store",
+    "search_mode",
+]
 
 _LOCK = threading.Lock()
 _OPEN: dict[tuple[str, str], VectorStore] = {}
@@ -43,6 +53,13 @@ def open_store(settings: Settings) -> VectorStore:
                 store = EdgeStore(settings.store_dir / settings.collection)
             _OPEN[key] = store
         return store
+
+
+def search_mode(settings: Settings) -> SearchMode:
+    """The retrieval mode and fusion the settings ask for (FINASSIST_RETRIEVAL_*)."""
+    return SearchMode(
+        settings.retrieval_mode, settings.retrieval_fusion, settings.retrieval_dense_weight, settings.retrieval_rrf_k
+    )
 
 
 def close_stores() -> None:

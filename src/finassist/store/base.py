@@ -7,9 +7,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from finassist.domain import EmbeddedArticle, Hit, point_id
+from finassist.store.sparse import SparseVec, sparse_document, sparse_query
 
 PAYLOAD_INDEXES = {
     "article_id": "keyword",
@@ -28,6 +29,63 @@ class StoreBusyError(StoreError):
     pass
 
 
+RetrievalMode = Literal["dense", "sparse", "hybrid"]
+FusionMethod = Literal["mix", "rrf", "dbsf"]
+
+
+@dataclass(frozen=True)
+class SearchMode:
+    """How a query is scored: the dense leg (cosine), the sparse leg (BM25 with the store's IDF), or both fused in
+    one query. Fused scores are on the cosine's scale (at most 1), so a recency bonus means the same for each.
+
+    - `mix`: `dense_weight`·cosine + (1−w)·BM25 / the query's best BM25 (`mix_scores`).
+    - `rrf`: the engine's reciprocal rank fusion with constant `rrf_k` (unweighted), scaled by its best possible.
+    - `dbsf`: the engine's distribution-based score fusion (unweighted), halved.
+    """
+
+    mode: RetrievalMode = "dense"
+    fusion: FusionMethod = "mix"
+    dense_weight: float = 0.5
+    rrf_k: int = 60
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("dense", "sparse", "hybrid"):
+            raise ValueError(f"unknown retrieval mode {self.mode!r}: dense, sparse or hybrid")
+        if self.fusion not in ("mix", "rrf", "dbsf"):
+            raise ValueError(f"unknown fusion {self.fusion!r}: mix, rrf or dbsf")
+        if not 0.0 <= self.dense_weight <= 1.0:
+            raise ValueError("dense_weight must be within [0, 1]")
+
+
+DENSE = SearchMode()
+
+LEGACY_SCHEMA_HINT = (
+    "was written before hybrid search: it holds dense vectors only, no BM25 sparse vectors. Run `finassist store "
+    "reindex` to rebuild it from the stored texts and vectors (no re-embedding), or `finassist store reset --yes` "
+    "and ingest again. Until then it is neither searched nor written, so old and new points never mix."
+)
+
+
+def mix_scores(dense: Sequence[Hit], sparse: Sequence[Hit], dense_weight: float) -> list[Hit]:
+    """`dense_weight`·cosine + (1−w)·BM25/(the query's best BM25), best first.
+
+    The cosine keeps its own scale: when the dense leg is unsure its scores are flat and move little, where min-max
+    normalisation would stretch them to the same full range as a confident leg's (that lost up to 10 nDCG points on
+    exact-term questions; docs/benchmarks.md). BM25 has no fixed scale, so it is divided by its best. A chunk one
+    leg did not return gets that leg's floor: its lowest candidate's cosine, or BM25 0.
+    """
+    floor = min((h.score for h in dense), default=0.0)
+    top = max((h.score for h in sparse), default=0.0)
+    d = {(h.article_id, h.chunk_index): h.score for h in dense}
+    s = {(h.article_id, h.chunk_index): h.score / top for h in sparse} if top > 0 else {}
+    by_key = {(h.article_id, h.chunk_index): h for h in (*sparse, *dense)}
+    mixed = [
+        h.model_copy(update={"score": dense_weight * d.get(key, floor) + (1 - dense_weight) * s.get(key, 0.0)})
+        for key, h in by_key.items()
+    ]
+    return sorted(mixed, key=lambda h: h.score, reverse=True)
+
+
 @dataclass(frozen=True)
 class SearchFilter:
     """Engine-neutral filter: any of `symbols`, created_at in [since, until)."""
@@ -42,6 +100,7 @@ class StoredPoint:
     id: str
     vector: Sequence[float]
     payload: dict[str, Any]
+    sparse: SparseVec | None = None
 
 
 @dataclass
@@ -141,7 +200,31 @@ class VectorStore(ABC):
         """Delete, per article, every point with chunk_index >= n (left over from a longer older version)."""
 
     @abstractmethod
-    def search(self, vector: Sequence[float], limit: int, flt: SearchFilter | None = None) -> list[Hit]: ...
+    def _search_dense(self, vector: Sequence[float], limit: int, flt: SearchFilter | None) -> list[Hit]: ...
+
+    @abstractmethod
+    def _search_sparse(self, sparse: SparseVec, limit: int, flt: SearchFilter | None) -> list[Hit]: ...
+
+    @abstractmethod
+    def _search_both(
+        self, vector: Sequence[float], sparse: SparseVec, limit: int, flt: SearchFilter | None
+    ) -> tuple[list[Hit], list[Hit]]:
+        """Both legs' top `limit` chunks, in one round trip (a query batch)."""
+
+    @abstractmethod
+    def _search_fused(
+        self, vector: Sequence[float], sparse: SparseVec, limit: int, flt: SearchFilter | None, how: SearchMode
+    ) -> list[Hit]:
+        """One query: both legs as prefetches, fused by the engine (`how.fusion` rrf or dbsf), raw fused scores."""
+
+    def schema_problem(self) -> str | None:
+        """What is wrong with an existing collection's schema (an old dense-only one), None when it is current."""
+        return None
+
+    @abstractmethod
+    def reindex(self) -> int:
+        """Rebuild an old dense-only collection in the current schema from its stored vectors and texts (sparse
+        vectors computed from each chunk's text); returns the points rebuilt, 0 when nothing needed doing."""
 
     @abstractmethod
     def count(self, articles: bool = False) -> int:
@@ -162,6 +245,40 @@ class VectorStore(ABC):
         """Delete the collection and everything in it."""
 
     # --- shared logic --------------------------------------------------------------------------
+    def _check_schema(self) -> None:
+        problem = self.schema_problem()
+        if problem:
+            raise StoreError(problem)
+
+    def search(
+        self,
+        vector: Sequence[float] | None,
+        limit: int,
+        flt: SearchFilter | None = None,
+        text: str | None = None,
+        how: SearchMode = DENSE,
+    ) -> list[Hit]:
+        """Top `limit` chunks. `how.mode` picks the legs; the sparse leg needs `text` (without it: dense), the dense
+        leg `vector`. A query with no indexable term (only stopwords) has no sparse leg: hybrid falls back to dense."""
+        if self.dim() is None:
+            return []
+        self._check_schema()
+        mode = how.mode if text is not None else "dense"
+        sparse = sparse_query(text) if mode != "dense" and text is not None else None
+        if mode == "sparse":
+            return self._search_sparse(sparse, limit, flt) if sparse else []
+        if vector is None:
+            raise ValueError(f"{mode} search needs the query's dense vector")
+        if mode == "dense" or not sparse:
+            return self._search_dense(vector, limit, flt)
+        if how.fusion == "mix":
+            return mix_scores(*self._search_both(vector, sparse, limit, flt), how.dense_weight)[:limit]
+        hits = self._search_fused(vector, sparse, limit, flt, how)
+        # Scale to [0, 1]: RRF's best is 2 / (k + 1) (rank 1 in both legs), DBSF sums two [0, 1] legs.
+        # (qdrant-client's local mode counts ranks from 0, so its best RRF score is a little higher: capped.)
+        top = 2.0 / (how.rrf_k + 1) if how.fusion == "rrf" else 2.0
+        return [h.model_copy(update={"score": min(1.0, h.score / top)}) for h in hits]
+
     def versions(self, article_ids: Sequence[str]) -> dict[str, float]:
         return self._versions(list(dict.fromkeys(article_ids))) if article_ids else {}
 
@@ -174,9 +291,15 @@ class VectorStore(ABC):
             return WriteResult()
         with self._write_lock:
             self.ensure(len(items[0].vectors[0]))
+            self._check_schema()
             fresh, unchanged, stale = select_fresh(items, self.versions([i.article.id for i in items]))
             points = [
-                StoredPoint(point_id(item.article.id, c.index), vec, chunk_payload(item, c.index, c.text))
+                StoredPoint(
+                    point_id(item.article.id, c.index),
+                    vec,
+                    chunk_payload(item, c.index, c.text),
+                    sparse_document(c.text),
+                )
                 for item in fresh
                 for c, vec in zip(item.chunks, item.vectors, strict=True)
             ]

@@ -8,22 +8,28 @@ the store the pipeline's bottleneck; an edge shard takes the same 10k points in 
 from __future__ import annotations
 
 import json
+import shutil
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import qdrant_edge as qe
 
 from finassist.domain import Hit, point_id
 from finassist.store.base import (
+    LEGACY_SCHEMA_HINT,
     PAYLOAD_INDEXES,
     SearchFilter,
+    SearchMode,
     StoreBusyError,
     StoredPoint,
     StoreError,
     VectorStore,
     payload_to_hit,
 )
+from finassist.store.sparse import DENSE_VECTOR, SPARSE_VECTOR, SparseVec, sparse_document
+
+REINDEX_PAGE = 1_000
 
 _SCHEMA = {
     "keyword": qe.PayloadSchemaType.Keyword,
@@ -51,6 +57,17 @@ def _edge_filter(flt: SearchFilter | None) -> qe.Filter | None:
     return qe.Filter(must=must) if must else None
 
 
+def _sparse(v: SparseVec) -> qe.SparseVector:
+    return qe.SparseVector(indices=list(v.indices), values=list(v.values))
+
+
+def _config(dim: int) -> qe.EdgeConfig:
+    return qe.EdgeConfig(
+        vectors={DENSE_VECTOR: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
+        sparse_vectors={SPARSE_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+    )
+
+
 class EdgeStore(VectorStore):
     kind = "embedded"
 
@@ -75,27 +92,86 @@ class EdgeStore(VectorStore):
                 ) from None
             raise StoreError(f"cannot open the embedded store {self.path}: {e}") from e
 
+    @staticmethod
+    def _create(path: Path, dim: int) -> qe.EdgeShard:
+        path.mkdir(parents=True, exist_ok=True)
+        shard = qe.EdgeShard.create(str(path), _config(dim))
+        for field, schema in PAYLOAD_INDEXES.items():
+            shard.update(qe.UpdateOperation.create_field_index(field, _SCHEMA[schema]))
+        return shard
+
     def ensure(self, dim: int) -> None:
         with self._open_lock:
             if self._shard is None:
-                self.path.mkdir(parents=True, exist_ok=True)
-                config = qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine))
-                self._shard = qe.EdgeShard.create(str(self.path), config)
-                for field, schema in PAYLOAD_INDEXES.items():
-                    self._shard.update(qe.UpdateOperation.create_field_index(field, _SCHEMA[schema]))
+                self._shard = self._create(self.path, dim)
         have = self.dim()
         if have != dim:
             raise StoreError(f"the store at {self.path} holds {have}-d vectors, the embedding model makes {dim}-d")
+
+    def _vector_config(self) -> dict:
+        return json.loads((self.path / "edge_config.json").read_text())
 
     def dim(self) -> int | None:
         if self._shard is None:
             return None
         if self._dim is None:
-            config = json.loads((self.path / "edge_config.json").read_text())
-            vectors = config.get("vectors", {})
-            params = vectors.get("", next(iter(vectors.values()), {})) if isinstance(vectors, dict) else {}
+            vectors = self._vector_config().get("vectors", {})
+            params = vectors.get(DENSE_VECTOR, vectors.get("", {})) if isinstance(vectors, dict) else {}
             self._dim = int(params["size"]) if "size" in params else None
         return self._dim
+
+    def schema_problem(self) -> str | None:
+        if self._shard is None:
+            return None
+        config = self._vector_config()
+        if DENSE_VECTOR in config.get("vectors", {}) and SPARSE_VECTOR in (config.get("sparse_vectors") or {}):
+            return None
+        return f"the embedded store {self.path} {LEGACY_SCHEMA_HINT}"
+
+    def _scroll(self, shard: qe.EdgeShard) -> Iterator[list]:
+        offset = None
+        while True:
+            records, offset = shard.scroll(
+                qe.ScrollRequest(offset=offset, limit=REINDEX_PAGE, with_payload=True, with_vector=True)
+            )
+            if records:
+                yield records
+            if offset is None:
+                return
+
+    def reindex(self) -> int:
+        with self._write_lock:
+            if self._shard is None or self.schema_problem() is None:
+                return 0
+            dim = self.dim()
+            assert dim is not None
+            old = self._shard
+            new_path = self.path.with_name(self.path.name + ".reindex")
+            shutil.rmtree(new_path, ignore_errors=True)  # left by an interrupted reindex: the old store is intact
+            new = self._create(new_path, dim)
+            n = 0
+            for records in self._scroll(old):
+                points = []
+                for r in records:
+                    vector = r.vector.get(DENSE_VECTOR, r.vector.get("")) if isinstance(r.vector, dict) else r.vector
+                    sparse = sparse_document(str(r.payload.get("text", "")))
+                    points.append(
+                        qe.Point(id=r.id, vector={DENSE_VECTOR: list(vector), SPARSE_VECTOR: _sparse(sparse)},
+                                 payload=r.payload)
+                    )
+                new.update(qe.UpdateOperation.upsert_points(points))
+                n += len(points)
+            new.flush()
+            new.close()
+            self.close()
+            # Swap directories; a crash between the two renames leaves both copies under their own names.
+            backup = self.path.with_name(self.path.name + ".dense-only")
+            shutil.rmtree(backup, ignore_errors=True)
+            self.path.rename(backup)
+            new_path.rename(self.path)
+            shutil.rmtree(backup, ignore_errors=True)
+            self._shard = self._load()
+            return n
 
     def _versions(self, article_ids: Sequence[str]) -> dict[str, float]:
         if self._shard is None:
@@ -107,7 +183,14 @@ class EdgeStore(VectorStore):
         assert self._shard is not None
         self._shard.update(
             qe.UpdateOperation.upsert_points(
-                [qe.Point(id=p.id, vector=list(p.vector), payload=p.payload) for p in points]
+                [
+                    qe.Point(
+                        id=p.id,
+                        vector={DENSE_VECTOR: list(p.vector), SPARSE_VECTOR: _sparse(p.sparse or sparse_document(""))},
+                        payload=p.payload,
+                    )
+                    for p in points
+                ]
             )
         )
 
@@ -124,13 +207,40 @@ class EdgeStore(VectorStore):
         ]
         self._shard.update(qe.UpdateOperation.delete_points_by_filter(qe.Filter(should=tails)))
 
-    def search(self, vector: Sequence[float], limit: int, flt: SearchFilter | None = None) -> list[Hit]:
-        if self._shard is None:
-            return []
-        request = qe.QueryRequest(
-            limit=limit, query=qe.Query.Nearest(list(vector)), with_payload=True, filter=_edge_filter(flt)
+    def _query(self, query, limit: int, flt: SearchFilter | None, prefetches=None) -> qe.QueryRequest:
+        return qe.QueryRequest(
+            limit=limit, query=query, prefetches=prefetches, with_payload=True, filter=_edge_filter(flt)
         )
+
+    def _run(self, request: qe.QueryRequest) -> list[Hit]:
+        assert self._shard is not None
         return [payload_to_hit(p.score, p.payload) for p in self._shard.query(request)]
+
+    def _search_dense(self, vector: Sequence[float], limit: int, flt: SearchFilter | None) -> list[Hit]:
+        return self._run(self._query(qe.Query.Nearest(list(vector), using=DENSE_VECTOR), limit, flt))
+
+    def _search_sparse(self, sparse: SparseVec, limit: int, flt: SearchFilter | None) -> list[Hit]:
+        return self._run(self._query(qe.Query.Nearest(_sparse(sparse), using=SPARSE_VECTOR), limit, flt))
+
+    def _search_both(
+        self, vector: Sequence[float], sparse: SparseVec, limit: int, flt: SearchFilter | None
+    ) -> tuple[list[Hit], list[Hit]]:
+        assert self._shard is not None
+        dense_q = self._query(qe.Query.Nearest(list(vector), using=DENSE_VECTOR), limit, flt)
+        sparse_q = self._query(qe.Query.Nearest(_sparse(sparse), using=SPARSE_VECTOR), limit, flt)
+        d, s = self._shard.query_batch(qe.QueryBatchRequest([dense_q, sparse_q]))
+        return [payload_to_hit(p.score, p.payload) for p in d], [payload_to_hit(p.score, p.payload) for p in s]
+
+    def _search_fused(
+        self, vector: Sequence[float], sparse: SparseVec, limit: int, flt: SearchFilter | None, how: SearchMode
+    ) -> list[Hit]:
+        f = _edge_filter(flt)
+        legs = [
+            qe.Prefetch(limit=limit, query=qe.Query.Nearest(list(vector), using=DENSE_VECTOR), filter=f),
+            qe.Prefetch(limit=limit, query=qe.Query.Nearest(_sparse(sparse), using=SPARSE_VECTOR), filter=f),
+        ]
+        fusion = qe.Fusion.Rrf(k=how.rrf_k) if how.fusion == "rrf" else qe.Fusion.Dbsf()
+        return self._run(self._query(fusion, limit, flt, legs))
 
     def count(self, articles: bool = False) -> int:
         if self._shard is None:

@@ -7,7 +7,19 @@ from collections.abc import Sequence
 from qdrant_client import QdrantClient, models
 
 from finassist.domain import Hit, point_id
-from finassist.store.base import PAYLOAD_INDEXES, SearchFilter, StoredPoint, StoreError, VectorStore, payload_to_hit
+from finassist.store.base import (
+    LEGACY_SCHEMA_HINT,
+    PAYLOAD_INDEXES,
+    SearchFilter,
+    SearchMode,
+    StoredPoint,
+    StoreError,
+    VectorStore,
+    payload_to_hit,
+)
+from finassist.store.sparse import DENSE_VECTOR, SPARSE_VECTOR, SparseVec, sparse_document
+
+REINDEX_PAGE = 1_000
 
 _SCHEMA = {
     "keyword": models.PayloadSchemaType.KEYWORD,
@@ -35,6 +47,10 @@ def qdrant_filter(flt: SearchFilter | None) -> models.Filter | None:
     return models.Filter(must=must) if must else None
 
 
+def _sparse(v: SparseVec) -> models.SparseVector:
+    return models.SparseVector(indices=list(v.indices), values=list(v.values))
+
+
 class QdrantStore(VectorStore):
     kind = "qdrant"
 
@@ -50,24 +66,89 @@ class QdrantStore(VectorStore):
         if self._ready == dim:
             return  # checked once per store object: no server round trip per write
         if not self._ready and not self.client.collection_exists(self.collection):
-            self.client.create_collection(
-                self.collection,
-                vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE),
-                shard_number=self._shards,
-                replication_factor=self._replicas,
-            )
-            for field, schema in PAYLOAD_INDEXES.items():
-                self.client.create_payload_index(self.collection, field, _SCHEMA[schema])
+            self._create(self.collection, dim)
         have = self.dim()
         if have != dim:
             raise StoreError(f"collection {self.collection} holds {have}-d vectors, the embedding model makes {dim}-d")
         self._ready = dim
 
-    def dim(self) -> int | None:
+    def _create(self, name: str, dim: int) -> None:
+        self.client.create_collection(
+            name,
+            vectors_config={DENSE_VECTOR: models.VectorParams(size=dim, distance=models.Distance.COSINE)},
+            sparse_vectors_config={SPARSE_VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+            shard_number=self._shards,
+            replication_factor=self._replicas,
+        )
+        for field, schema in PAYLOAD_INDEXES.items():
+            self.client.create_payload_index(name, field, _SCHEMA[schema])
+
+    def _params(self) -> models.CollectionParams | None:
         if not self.client.collection_exists(self.collection):
             return None
-        params = self.client.get_collection(self.collection).config.params.vectors
-        return int(params.size) if isinstance(params, models.VectorParams) else None
+        return self.client.get_collection(self.collection).config.params
+
+    def dim(self) -> int | None:
+        params = self._params()
+        if params is None:
+            return None
+        vectors = params.vectors
+        if isinstance(vectors, dict):
+            vectors = vectors.get(DENSE_VECTOR)
+        return int(vectors.size) if isinstance(vectors, models.VectorParams) else None
+
+    def schema_problem(self) -> str | None:
+        params = self._params()
+        if params is None:
+            return None
+        if (
+            isinstance(params.vectors, dict)
+            and DENSE_VECTOR in params.vectors
+            and SPARSE_VECTOR in (params.sparse_vectors or {})
+        ):
+            return None
+        return f"collection {self.collection} {LEGACY_SCHEMA_HINT}"
+
+    def _copy(self, source: str, target: str) -> int:
+        """Every point of `source` into `target` in the current schema, sparse vectors from the payload text."""
+        n, offset = 0, None
+        while True:
+            records, offset = self.client.scroll(
+                source, limit=REINDEX_PAGE, offset=offset, with_payload=True, with_vectors=True
+            )
+            points = []
+            for r in records:
+                vector = r.vector.get(DENSE_VECTOR, r.vector.get("")) if isinstance(r.vector, dict) else r.vector
+                sparse = sparse_document(str((r.payload or {}).get("text", "")))
+                points.append(
+                    models.PointStruct(
+                        id=r.id, vector={DENSE_VECTOR: list(vector), SPARSE_VECTOR: _sparse(sparse)}, payload=r.payload
+                    )
+                )
+            if points:
+                self.client.upsert(target, points=points, wait=True)
+                n += len(points)
+            if offset is None:
+                return n
+
+    def reindex(self) -> int:
+        with self._write_lock:
+            if self.schema_problem() is None:
+                return 0
+            dim = self.dim()
+            assert dim is not None
+            # A server cannot rename a collection or change its vector names: copy out, recreate, copy back.
+            staging = f"{self.collection}-reindex"
+            if self.client.collection_exists(staging):
+                self.client.delete_collection(staging)  # left by an interrupted reindex: the original is intact
+            self._create(staging, dim)
+            self._copy(self.collection, staging)
+            self.client.delete_collection(self.collection)
+            self._create(self.collection, dim)
+            n = self._copy(staging, self.collection)
+            self.client.delete_collection(staging)
+            self._ready = dim
+            return n
 
     def _versions(self, article_ids: Sequence[str]) -> dict[str, float]:
         if not self.client.collection_exists(self.collection):
@@ -80,7 +161,14 @@ class QdrantStore(VectorStore):
     def _upsert(self, points: Sequence[StoredPoint]) -> None:
         self.client.upsert(
             self.collection,
-            points=[models.PointStruct(id=p.id, vector=list(p.vector), payload=p.payload) for p in points],
+            points=[
+                models.PointStruct(
+                    id=p.id,
+                    vector={DENSE_VECTOR: list(p.vector), SPARSE_VECTOR: _sparse(p.sparse or sparse_document(""))},
+                    payload=p.payload,
+                )
+                for p in points
+            ],
             wait=True,
         )
 
@@ -98,13 +186,59 @@ class QdrantStore(VectorStore):
             self.collection, points_selector=models.FilterSelector(filter=models.Filter(should=tails)), wait=True
         )
 
-    def search(self, vector: Sequence[float], limit: int, flt: SearchFilter | None = None) -> list[Hit]:
-        if not self.client.collection_exists(self.collection):
-            return []
+    @staticmethod
+    def _hits(points: Sequence[models.ScoredPoint]) -> list[Hit]:
+        return [payload_to_hit(p.score, p.payload or {}) for p in points]
+
+    def _search_dense(self, vector: Sequence[float], limit: int, flt: SearchFilter | None) -> list[Hit]:
         result = self.client.query_points(
-            self.collection, query=list(vector), query_filter=qdrant_filter(flt), limit=limit, with_payload=True
+            self.collection, query=list(vector), using=DENSE_VECTOR, query_filter=qdrant_filter(flt), limit=limit,
+            with_payload=True,
         )
-        return [payload_to_hit(p.score, p.payload or {}) for p in result.points]
+        return self._hits(result.points)
+
+    def _search_sparse(self, sparse: SparseVec, limit: int, flt: SearchFilter | None) -> list[Hit]:
+        result = self.client.query_points(
+            self.collection, query=_sparse(sparse), using=SPARSE_VECTOR, query_filter=qdrant_filter(flt), limit=limit,
+            with_payload=True,
+        )
+        return self._hits(result.points)
+
+    def _search_both(
+        self, vector: Sequence[float], sparse: SparseVec, limit: int, flt: SearchFilter | None
+    ) -> tuple[list[Hit], list[Hit]]:
+        f = qdrant_filter(flt)
+        d, s = self.client.query_batch_points(
+            self.collection,
+            [
+                models.QueryRequest(query=list(vector), using=DENSE_VECTOR, filter=f, limit=limit, with_payload=True),
+                models.QueryRequest(query=_sparse(sparse), using=SPARSE_VECTOR, filter=f, limit=limit,
+                                    with_payload=True),
+            ],
+        )
+        return self._hits(d.points), self._hits(s.points)
+
+    def _search_fused(
+        self, vector: Sequence[float], sparse: SparseVec, limit: int, flt: SearchFilter | None, how: SearchMode
+    ) -> list[Hit]:
+        f = qdrant_filter(flt)
+        fusion = (
+            models.RrfQuery(rrf=models.Rrf(k=how.rrf_k))
+            if how.fusion == "rrf"
+            else models.FusionQuery(fusion=models.Fusion.DBSF)
+        )
+        result = self.client.query_points(
+            self.collection,
+            prefetch=[
+                models.Prefetch(query=list(vector), using=DENSE_VECTOR, filter=f, limit=limit),
+                models.Prefetch(query=_sparse(sparse), using=SPARSE_VECTOR, filter=f, limit=limit),
+            ],
+            query=fusion,
+            query_filter=f,
+            limit=limit,
+            with_payload=True,
+        )
+        return self._hits(result.points)
 
     def count(self, articles: bool = False) -> int:
         if not self.client.collection_exists(self.collection):
