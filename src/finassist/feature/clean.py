@@ -155,6 +155,14 @@ def normalise_text(text: str) -> str:
     """Repair mojibake, straighten quotes, turn exotic spaces into spaces, drop zero-width characters."""
     if not text:
         return ""
+    if text.isascii():
+        # No mojibake, quotes or exotic spaces to fix in ASCII; ftfy's per-call cost dominated many short paragraphs.
+        # What ftfy would still do there: decode leftover (double-escaped) entities, drop control characters.
+        if "&" in text and "<" not in text:
+            text = html.unescape(text)
+            if not text.isascii():
+                return normalise_text(text)
+        return text.translate(_TRANSLATE)
     text = ftfy.fix_text(text, normalization="NFC")
     text = text.translate(_TRANSLATE)
     return unicodedata.normalize("NFC", text)
