@@ -5,6 +5,7 @@ matches "deal" and "pay" (it pulled Tellwave and Havenrock stories before)."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,7 @@ def parts(tmp_path_factory, embedder):
     return settings, Retriever(open_store(settings), embedder)
 
 
-def ask(parts, question, history=()):
+def ask(parts, question, history=(), now=None):
     settings, retriever = parts
     return retrieve_for_question(
         retriever,
@@ -47,6 +48,7 @@ def ask(parts, question, history=()):
         settings.recency_half_life_hours,
         load_aliases(),
         history=list(history),
+        now=now,
     )
 
 
@@ -93,3 +95,16 @@ def test_the_chat_chain_carries_the_conversation_into_retrieval(parts, llm):
     assert answer.symbols == ["BKWD"]
     assert answer.sources and all("BKWD" in s.symbols for s in answer.sources)
     assert ACQUISITION in [s.article_id for s in answer.sources]
+
+
+def test_a_calendar_period_in_the_question_narrows_the_news_to_its_dates(parts):
+    found = ask(parts, "What did Brookward announce yesterday?", now=datetime(2026, 10, 15, 12, tzinfo=UTC))
+    assert found.hits and {h.created_at.date() for h in found.hits} == {date(2026, 10, 14)}
+    assert all("BKWD" in h.symbols for h in found.hits)
+    assert any("the question's period" in n for n in found.notes)
+
+
+def test_a_period_without_news_falls_back_to_all_dates_and_says_so(parts):
+    found = ask(parts, "What did Brookward announce yesterday?", now=datetime(2027, 3, 1, tzinfo=UTC))
+    assert found.hits and all("BKWD" in h.symbols for h in found.hits)
+    assert "no news in the question's period; searched all dates" in found.notes

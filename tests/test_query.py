@@ -178,3 +178,26 @@ def test_an_answer_is_carried_only_by_its_opening():
 def test_no_history_or_only_answers_carry_nothing():
     assert with_conversation("What did they pay?", [], ALIASES).carried == 0
     assert with_conversation("What did they pay?", [("assistant", ANSWERED)], ALIASES).carried == 0
+
+
+@pytest.mark.parametrize(
+    ("question", "since", "until"),
+    [
+        ("What did Brookward announce yesterday?", d(2026, 10, 13), d(2026, 10, 14)),
+        ("Which stocks moved this week?", d(2026, 10, 7, 12), None),
+        ("Brookward news in 2022", d(2022, 1, 1), d(2023, 1, 1)),
+        ("How has SGSX done this year?", d(2026, 1, 1), None),
+        ("past 3 days", d(2026, 10, 11, 12), None),
+        # Fiscal periods are about what was reported: no news filter.
+        ("Brookward Q3 results", None, None),
+        ("FY2025 revenue", None, None),
+        ("last quarter", None, None),
+        ("2025 revenue", None, None),
+        # Both: the calendar part filters.
+        ("Q3 results announced yesterday", d(2026, 10, 13), d(2026, 10, 14)),
+    ],
+)
+def test_only_calendar_phrases_make_a_news_window(question, since, until):
+    s = scope(question)
+    assert (s.news_since, s.news_until) == (since, until)
+    assert s.has_news_window == (since is not None or until is not None)

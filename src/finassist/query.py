@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
@@ -30,10 +30,18 @@ class QuestionScope:
     until: datetime | None = None
     fiscal_years: tuple[int, ...] = ()
     quarters: tuple[int, ...] = ()
+    # The part of the window from calendar phrases only ("yesterday", "this week", "in 2022"): safe as a news
+    # filter. A fiscal period is about what was reported, which the news may discuss long after.
+    news_since: datetime | None = None
+    news_until: datetime | None = None
 
     @property
     def has_period(self) -> bool:
         return self.since is not None or self.until is not None
+
+    @property
+    def has_news_window(self) -> bool:
+        return self.news_since is not None or self.news_until is not None
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,12 @@ class _Found:
     windows: list[tuple[datetime | None, datetime | None]]
     years: list[int]
     quarters: list[int]
+    calendar: list[tuple[datetime | None, datetime | None]] = field(default_factory=list)
+
+    def plain(self, since: datetime | None, until: datetime | None) -> None:
+        """A calendar window: a news filter as it stands."""
+        self.windows.append((since, until))
+        self.calendar.append((since, until))
 
     def fiscal_quarter(self, year: int, q: int) -> None:
         ny, nq = _next_quarter(year, q)
@@ -109,17 +123,17 @@ def _relative(m: re.Match[str], now: datetime, found: _Found) -> None:
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
     which, unit, single, count, count_unit = (g.lower() if g else g for g in m.groups())
     if single == "today":
-        found.windows.append((day, None))
+        found.plain(day, None)
     elif single == "yesterday":
-        found.windows.append((day - timedelta(days=1), day))
+        found.plain(day - timedelta(days=1), day)
     elif single is not None:  # year to date
-        found.windows.append((datetime(now.year, 1, 1, tzinfo=UTC), None))
+        found.plain(datetime(now.year, 1, 1, tzinfo=UTC), None)
         found.years.append(now.year)
     elif count is not None:
         days = {"day": 1, "week": 7, "month": 30}[count_unit.rstrip("s")] * int(count)
-        found.windows.append((now - timedelta(days=days), None))
+        found.plain(now - timedelta(days=days), None)
     elif unit in ("week", "month"):
-        found.windows.append((now - timedelta(days=7 if unit == "week" else 30), None))
+        found.plain(now - timedelta(days=7 if unit == "week" else 30), None)
     elif unit == "quarter":
         year, q = _current_quarter(now)
         if which in ("last", "previous", "prior", "past"):
@@ -129,7 +143,7 @@ def _relative(m: re.Match[str], now: datetime, found: _Found) -> None:
             found.quarters.append(_next_quarter(year, q)[1])
             found.years.append(_next_quarter(year, q)[0])
         else:
-            found.windows.append((_quarter_start(year, q), None))
+            found.windows.append((_quarter_start(year, q), None))  # fiscal: the quarter's news comes later
             found.years.append(year)
             found.quarters.append(q)
     elif which in ("last", "previous", "prior", "past"):  # year
@@ -137,7 +151,7 @@ def _relative(m: re.Match[str], now: datetime, found: _Found) -> None:
     elif which == "next":
         found.years.append(now.year + 1)
     else:
-        found.windows.append((datetime(now.year, 1, 1, tzinfo=UTC), None))
+        found.plain(datetime(now.year, 1, 1, tzinfo=UTC), None)
         found.years.append(now.year)
 
 
@@ -161,7 +175,7 @@ def _period(question: str, now: datetime) -> _Found:
             year = int(m.group(2))
             end = None if m.group(1).lower() == "since" else datetime(year + 1, 1, 1, tzinfo=UTC)
             start = None if m.group(1).lower() in ("through", "until") else datetime(year, 1, 1, tzinfo=UTC)
-            found.windows.append((start, end))
+            found.plain(start, end)
             found.years.append(year)
             taken.append(m.span())
     for m in _BARE_YEAR.finditer(question):
@@ -186,15 +200,29 @@ def parse_question(question: str, aliases: dict[str, str], now: datetime) -> Que
         name for name in aliases if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", question, flags=re.IGNORECASE)
     ]
     found = _period(question, now)
-    starts = [s for s, _ in found.windows]
-    ends = [e for _, e in found.windows]
+    since, until = _union(found.windows)
+    news_since, news_until = _union(found.calendar)
     return QuestionScope(
         tickers=tuple(tickers),
         companies=tuple(sorted(companies, key=lambda n: question.lower().find(n.lower()))),
-        since=None if not starts or None in starts else min(s for s in starts if s is not None),
-        until=None if not ends or None in ends else max(e for e in ends if e is not None),
+        since=since,
+        until=until,
         fiscal_years=tuple(dict.fromkeys(found.years)),
         quarters=tuple(dict.fromkeys(found.quarters)),
+        news_since=news_since,
+        news_until=news_until,
+    )
+
+
+def _union(windows: list[tuple[datetime | None, datetime | None]]) -> tuple[datetime | None, datetime | None]:
+    """The smallest window holding all of `windows` (None: open on that side); (None, None) for none."""
+    if not windows:
+        return None, None
+    starts = [s for s, _ in windows]
+    ends = [e for _, e in windows]
+    return (
+        None if None in starts else min(s for s in starts if s is not None),
+        None if None in ends else max(e for e in ends if e is not None),
     )
 
 

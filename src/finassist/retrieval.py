@@ -1,5 +1,4 @@
-"""The retriever shared by inference and training: embed a query, search the feature store (dense, BM25 or both
-fused, as FINASSIST_RETRIEVAL_MODE says), one hit per article."""
+"""The retriever shared by inference and training: embed a query, search the feature store, one hit per article."""
 
 from __future__ import annotations
 
@@ -7,11 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from finassist.config import Settings
 from finassist.domain import Hit
 from finassist.embed import Embedder
-from finassist.query import with_conversation
-from finassist.store import SearchFilter, SearchMode, VectorStore, search_mode
+from finassist.query import parse_question, with_conversation
+from finassist.store import SearchFilter, VectorStore
 from finassist.symbols import symbols_in
 
 MAX_FETCH = 1_000
@@ -48,11 +46,9 @@ def prefer_recent(hits: list[Hit], now: datetime, weight: float, half_life_hours
 
 
 class Retriever:
-    def __init__(self, store: VectorStore, embedder: Embedder, how: SearchMode | None = None):
-        """`how`: retrieval mode and fusion; default: the configured one (FINASSIST_RETRIEVAL_*)."""
+    def __init__(self, store: VectorStore, embedder: Embedder):
         self.store = store
         self.embedder = embedder
-        self.how = how if how is not None else search_mode(Settings())
 
     def retrieve(
         self,
@@ -70,17 +66,13 @@ class Retriever:
         if not query:
             raise ValueError("query is empty")
         flt = SearchFilter(tuple(s.strip().upper() for s in symbols if s.strip()), since, until)
-        vector = None if self.how.mode == "sparse" else self.embedder.encode([query])[0].tolist()
-
-        def search(limit: int) -> list[Hit]:
-            return self.store.search(vector, limit, flt, text=query, how=self.how)
-
+        vector = self.embedder.encode([query])[0].tolist()
         if not per_article:
-            return search(k)
+            return self.store.search(vector, k, flt)
         # Articles have several chunks: over-fetch, and widen until k distinct articles or the store runs dry.
         limit = min(k * 5, MAX_FETCH)
         while True:
-            hits = search(limit)
+            hits = self.store.search(vector, limit, flt)
             best = best_per_article(hits, k)
             if len(best) >= k or len(hits) < limit or limit >= MAX_FETCH:
                 return best
@@ -95,9 +87,10 @@ class Retriever:
         symbols: list[str] | tuple[str, ...] = (),
         since: datetime | None = None,
         now: datetime | None = None,
+        until: datetime | None = None,
     ) -> list[Hit]:
         """Top-k articles with a preference for fresh news: 3k candidates by similarity, re-ranked by recency."""
-        candidates = self.retrieve(query, k * 3 if weight > 0 else k, symbols, since)
+        candidates = self.retrieve(query, k * 3 if weight > 0 else k, symbols, since, until)
         return prefer_recent(candidates, now or datetime.now(UTC), weight, half_life_hours)[:k]
 
 
@@ -106,6 +99,10 @@ class Retrieved:
     hits: list[Hit]
     symbols: list[str]  # the ticker filter applied
     notes: list[str] = field(default_factory=list)
+
+
+def _day(ts: datetime | None) -> str:
+    return "the start" if ts is None else ts.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def retrieve_for_question(
@@ -118,11 +115,13 @@ def retrieve_for_question(
     symbols: list[str] | None = None,
     since: datetime | None = None,
     history: Sequence[tuple[str, str]] = (),
+    now: datetime | None = None,
 ) -> Retrieved:
     """The news context for a question, exactly as serving and dataset generation both build it: given `symbols`
     filter (`[]` = none); otherwise tickers named in the question filter, falling back to all news when they
     have none. `history`: the conversation's earlier (role, text) turns; a follow-up that names no company
-    retrieves with them (`query.with_conversation`)."""
+    retrieves with them (`query.with_conversation`). A calendar period in the question ("yesterday", "this week",
+    "in 2022", relative to `now`) narrows the news to its dates, falling back to all dates when it has none."""
     conversation = with_conversation(question, history, aliases)
     query = conversation.query
     notes = ["follow-up: retrieved with the conversation's earlier turns"] if conversation.carried else []
@@ -130,9 +129,25 @@ def retrieve_for_question(
     wanted = (
         [s.strip().upper() for s in symbols or [] if s.strip()] if given else symbols_in(conversation.about, aliases)
     )
-    hits = retriever.retrieve_recent(query, k, weight, half_life_hours, symbols=wanted, since=since)
+    period = parse_question(question, aliases, now or datetime.now(UTC))
+    # The later start wins; a naive `since` is UTC, as everywhere here.
+    given_since = since.replace(tzinfo=UTC) if since is not None and since.tzinfo is None else since
+    starts = [d for d in (given_since, period.news_since) if d is not None]
+    lo, hi = (max(starts) if starts else None), period.news_until
+
+    def search(tickers: list[str], lo: datetime | None, hi: datetime | None) -> list[Hit]:
+        return retriever.retrieve_recent(query, k, weight, half_life_hours, symbols=tickers, since=lo, until=hi)
+
+    hits = search(wanted, lo, hi)
+    if period.has_news_window:
+        if hits:
+            notes.append(f"news from {_day(lo)} until {_day(hi) if hi else 'now'}: the question's period")
+        else:  # a period, too, is a hint: nothing in it, so search all dates
+            lo, hi = since, None
+            hits = search(wanted, lo, hi)
+            notes.append("no news in the question's period; searched all dates")
     if hits or not wanted or given:
         return Retrieved(hits, wanted, notes)
     # A name in the question is a hint, not a demand: no news under that ticker, so search everything.
-    hits = retriever.retrieve_recent(query, k, weight, half_life_hours, since=since)
+    hits = search([], lo, hi)
     return Retrieved(hits, [], [*notes, f"no news tagged {','.join(wanted)}; searched all news"])
