@@ -1,4 +1,5 @@
-"""The retriever shared by inference and training: embed a query, search the feature store, one hit per article."""
+"""The retriever shared by inference and training: embed a query, search the feature store (dense, BM25 or both
+fused, as FINASSIST_RETRIEVAL_MODE says), one hit per article."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from finassist.config import Settings
 from finassist.domain import Hit
 from finassist.embed import Embedder
 from finassist.query import parse_question, with_conversation
-from finassist.store import SearchFilter, VectorStore
+from finassist.store import SearchFilter, SearchMode, VectorStore, search_mode
 from finassist.symbols import symbols_in
 
 MAX_FETCH = 1_000
@@ -46,9 +48,11 @@ def prefer_recent(hits: list[Hit], now: datetime, weight: float, half_life_hours
 
 
 class Retriever:
-    def __init__(self, store: VectorStore, embedder: Embedder):
+    def __init__(self, store: VectorStore, embedder: Embedder, how: SearchMode | None = None):
+        """`how`: retrieval mode and fusion; default: the configured one (FINASSIST_RETRIEVAL_*)."""
         self.store = store
         self.embedder = embedder
+        self.how = how if how is not None else search_mode(Settings())
 
     def retrieve(
         self,
@@ -66,13 +70,17 @@ class Retriever:
         if not query:
             raise ValueError("query is empty")
         flt = SearchFilter(tuple(s.strip().upper() for s in symbols if s.strip()), since, until)
-        vector = self.embedder.encode([query])[0].tolist()
+        vector = None if self.how.mode == "sparse" else self.embedder.encode([query])[0].tolist()
+
+        def search(limit: int) -> list[Hit]:
+            return self.store.search(vector, limit, flt, text=query, how=self.how)
+
         if not per_article:
-            return self.store.search(vector, k, flt)
+            return search(k)
         # Articles have several chunks: over-fetch, and widen until k distinct articles or the store runs dry.
         limit = min(k * 5, MAX_FETCH)
         while True:
-            hits = self.store.search(vector, limit, flt)
+            hits = search(limit)
             best = best_per_article(hits, k)
             if len(best) >= k or len(hits) < limit or limit >= MAX_FETCH:
                 return best
