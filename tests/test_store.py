@@ -320,3 +320,24 @@ def test_store_reindex_command_upgrades_a_dense_only_embedded_store(home):
     assert (out["reindexed"], out["points"]) == (3, 3)
     assert finassist("store", "info", "--json")["schema"] == "dense+bm25"
     assert finassist("store", "reindex", "--json")["reindexed"] == 0
+
+
+def test_a_server_search_makes_one_request_once_the_collection_is_known(monkeypatch):
+    from qdrant_client import QdrantClient
+
+    from finassist.store.qdrant import QdrantStore
+
+    client = QdrantClient(":memory:")
+    writer = QdrantStore(client, "news")
+    writer.write([text_item(aid, texts) for aid, texts in NEWS.items()])
+    reader = QdrantStore(client, "news")  # a serving process: it never writes
+    reader.search(vec(0), 3, text="Harborline", how=SearchMode(mode="hybrid"))
+    calls: list[str] = []
+    for name in ("collection_exists", "get_collection"):
+        original = getattr(QdrantClient, name)
+        monkeypatch.setattr(
+            QdrantClient, name, lambda self, *a, _o=original, _n=name, **k: calls.append(_n) or _o(self, *a, **k)
+        )
+    for fusion in ("mix", "rrf"):
+        assert reader.search(vec(0), 3, text="Harborline", how=SearchMode(mode="hybrid", fusion=fusion))
+    assert calls == []

@@ -76,6 +76,7 @@ class EdgeStore(VectorStore):
         self.path = Path(path)
         self._shard: qe.EdgeShard | None = None
         self._dim: int | None = None
+        self._current = False  # the open shard is known to have the current schema
         self._open_lock = threading.Lock()
         if (self.path / "edge_config.json").exists():
             self._shard = self._load()
@@ -121,10 +122,11 @@ class EdgeStore(VectorStore):
         return self._dim
 
     def schema_problem(self) -> str | None:
-        if self._shard is None:
-            return None
+        if self._shard is None or self._current:
+            return None  # checked once per open shard: no file read per search
         config = self._vector_config()
         if DENSE_VECTOR in config.get("vectors", {}) and SPARSE_VECTOR in (config.get("sparse_vectors") or {}):
+            self._current = True
             return None
         return f"the embedded store {self.path} {LEGACY_SCHEMA_HINT}"
 
@@ -259,6 +261,7 @@ class EdgeStore(VectorStore):
                 self._shard.close()
                 self._shard = None
                 self._dim = None
+                self._current = False
 
     def drop(self) -> None:
         import shutil

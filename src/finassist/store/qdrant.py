@@ -61,6 +61,7 @@ class QdrantStore(VectorStore):
         self._shards = shards
         self._replicas = replicas
         self._ready = 0  # the vector size once the collection is known to exist with it
+        self._current = False  # the collection is known to have the current (dense + bm25) schema
 
     def ensure(self, dim: int) -> None:
         if self._ready == dim:
@@ -89,15 +90,22 @@ class QdrantStore(VectorStore):
         return self.client.get_collection(self.collection).config.params
 
     def dim(self) -> int | None:
+        if self._ready and self._current:
+            return self._ready  # known since ensure/first search: no server round trip per search
         params = self._params()
         if params is None:
             return None
         vectors = params.vectors
         if isinstance(vectors, dict):
             vectors = vectors.get(DENSE_VECTOR)
-        return int(vectors.size) if isinstance(vectors, models.VectorParams) else None
+        if not isinstance(vectors, models.VectorParams):
+            return None
+        self._ready = int(vectors.size)  # the collection exists with it
+        return self._ready
 
     def schema_problem(self) -> str | None:
+        if self._current:
+            return None
         params = self._params()
         if params is None:
             return None
@@ -106,6 +114,7 @@ class QdrantStore(VectorStore):
             and DENSE_VECTOR in params.vectors
             and SPARSE_VECTOR in (params.sparse_vectors or {})
         ):
+            self._current = True
             return None
         return f"collection {self.collection} {LEGACY_SCHEMA_HINT}"
 
@@ -256,3 +265,4 @@ class QdrantStore(VectorStore):
     def drop(self) -> None:
         self.client.delete_collection(self.collection)
         self._ready = 0
+        self._current = False
