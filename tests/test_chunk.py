@@ -139,3 +139,12 @@ def test_chunking_a_huge_table_stays_linear(tokenizer):
     chunk_articles([clean(body=big)], tokenizer, SPEC)
     t_big = time.perf_counter() - t
     assert t_big < 30 * max(t_small, 0.01)  # 10x the rows: ~10x the time, not 100x
+
+
+def test_a_body_of_characters_the_tokenizer_drops_still_gives_the_headline_chunk(tokenizer):
+    # Found by the fuzz test: U+FFFD alone (a repaired lone surrogate) encodes to no tokens at all.
+    from finassist.domain import CleanArticle, NewsArticle
+
+    a = NewsArticle.model_validate({"id": "1", "headline": "Acme", "created_at": "2026-10-01T00:00:00Z"})
+    out = chunk_articles([CleanArticle(a, "Acme", "\ufffd", "")], tokenizer, ChunkSpec(200, 40, 256))
+    assert [c.text for c in out[0].chunks] == ["Acme"]

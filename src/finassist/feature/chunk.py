@@ -146,6 +146,7 @@ def chunk_articles(
                 window = doc[offsets[s][0] : offsets[e - 1][1]]
                 text = f"{headline}\n\n{prefix}\n{window}" if prefix else f"{headline}\n\n{window}"
                 pieces.append(Chunk(aid, i, text))
-            chunks = tuple(pieces)
+            # A text of characters the tokenizer drops (found by fuzzing: a lone U+FFFD) has no window: headline only.
+            chunks = tuple(pieces) or (Chunk(aid, 0, headline),)
         out.append(ChunkedArticle(clean=article, chunks=chunks))
     return out
