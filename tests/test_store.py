@@ -341,3 +341,12 @@ def test_a_server_search_makes_one_request_once_the_collection_is_known(monkeypa
     for fusion in ("mix", "rrf"):
         assert reader.search(vec(0), 3, text="Harborline", how=SearchMode(mode="hybrid", fusion=fusion))
     assert calls == []
+
+
+def test_optimize_keeps_both_legs_searchable(store):
+    store.write([text_item(aid, texts) for aid, texts in NEWS.items()])
+    assert isinstance(store.optimize(), bool)  # the server optimises by itself: False there
+    [hit] = store.search(None, 5, text="Harborline", how=SPARSE)
+    assert hit.article_id == "b" and len(store.search(vec(0), 3)) == 3
+    store.write([text_item("d", ["Keswick opens a plant"])])  # still writable after
+    assert store.count() == 4

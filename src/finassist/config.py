@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     # already stored). Shorter than one batch's processing, a resume re-reads at most the batch in flight; throughput
     # was the same within noise at 0.25 s and 2 s (benchmarks/ingest.py, docs/benchmarks.md).
     epoch_seconds: float = Field(0.25, gt=0, description="Bytewax epoch: how often resume state is snapshotted.")
+    # The embedded shard scans exactly until its indexes are built: 11.9 ms per query at 100k points, 3.5 ms after
+    # (docs/benchmarks.md). Building took 75 s at 100k, so small runs skip it.
+    optimize_min_chunks: int = Field(
+        20_000, ge=0, description="`ingest file`/`backfill` runs that wrote this many chunks end by building the "
+        "embedded store's indexes (0 = never)."
+    )
 
     # --- Alpaca ----------------------------------------------------------------------------------
     alpaca_api_key: SecretStr | None = Field(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -29,7 +30,11 @@ from finassist.cli.common import (
 )
 
 
-def _run_ingest(source, settings, job: str, as_json: bool, workers, process_id, addresses) -> None:
+def _run_ingest(
+    source, settings, job: str, as_json: bool, workers, process_id, addresses, optimize: bool = False
+) -> None:
+    """Run the feature pipeline; with `optimize` (file and backfill runs), a run that wrote at least
+    FINASSIST_OPTIMIZE_MIN_CHUNKS chunks ends by building the store's indexes."""
     from finassist.feature.flow import IngestStats, run_flow
     from finassist.store import StoreError, open_store
 
@@ -72,6 +77,10 @@ def _run_ingest(source, settings, job: str, as_json: bool, workers, process_id, 
         try:
             store = open_store(settings)
             result["points"] = store.count()
+            if optimize and not interrupted and 0 < settings.optimize_min_chunks <= stats.chunks:
+                t0 = time.perf_counter()
+                result["optimized"] = store.optimize()  # False: the engine found nothing to build
+                result["optimize_s"] = round(time.perf_counter() - t0, 1)
         except StoreError:
             pass
     if pid is not None:
@@ -107,7 +116,7 @@ def ingest_file(
         fail("--speed must be >= 0")
     source = NewsFileSource(paths, batch_size=settings.batch_articles, speed=speed)
     job = job_key("file", [str(p.resolve()) for p in paths], settings)
-    _run_ingest(source, settings, job, as_json, workers, process_id, addresses)
+    _run_ingest(source, settings, job, as_json, workers, process_id, addresses, optimize=True)
 
 
 @ingest_app.command("backfill")
@@ -133,7 +142,7 @@ def ingest_backfill(
     syms = parse_symbols(symbols)
     source = AlpacaBackfillSource(settings, t0, t1, syms or None, slices=total_workers * 4)
     job = job_key("backfill", [t0.isoformat(), t1.isoformat(), ",".join(syms)], settings)
-    _run_ingest(source, settings, job, as_json, workers, process_id, addresses)
+    _run_ingest(source, settings, job, as_json, workers, process_id, addresses, optimize=True)
 
 
 @ingest_app.command("stream")
@@ -169,12 +178,13 @@ def retrieve(
     setup_logging()
     from finassist.embed import get_embedder
     from finassist.retrieval import Retriever
-    from finassist.store import StoreError, open_store
+    from finassist.store import StoreError, open_store, search_mode
 
     settings = load_settings()
     try:
         store = open_store(settings)
-        retriever = Retriever(store, get_embedder(settings.embedding_model, settings.embedding_device))
+        embedder = get_embedder(settings.embedding_model, settings.embedding_device)
+        retriever = Retriever(store, embedder, search_mode(settings))
         hits = retriever.retrieve(
             query,
             k=k,

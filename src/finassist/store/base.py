@@ -234,6 +234,11 @@ class VectorStore(ABC):
     def dim(self) -> int | None:
         """Vector size of the collection, None if it does not exist yet."""
 
+    def optimize(self) -> bool:
+        """Build the search indexes now (the embedded shard otherwise scans exactly); True if anything was built.
+        A Qdrant server optimises by itself: a no-op there."""
+        return False
+
     def flush(self) -> None:  # noqa: B027 (a no-op where the engine makes writes durable itself)
         """Make every acknowledged write durable."""
 

@@ -250,6 +250,10 @@ class EdgeStore(VectorStore):
         flt = qe.Filter(must=[qe.FieldCondition(key="chunk_index", match=qe.MatchValue(value=0))]) if articles else None
         return int(self._shard.count(qe.CountRequest(filter=flt, exact=True)))
 
+    def optimize(self) -> bool:
+        with self._write_lock:
+            return bool(self._shard.optimize()) if self._shard is not None else False
+
     def flush(self) -> None:
         if self._shard is not None:
             self._shard.flush()
