@@ -148,3 +148,20 @@ def test_a_body_of_characters_the_tokenizer_drops_still_gives_the_headline_chunk
     a = NewsArticle.model_validate({"id": "1", "headline": "Acme", "created_at": "2026-10-01T00:00:00Z"})
     out = chunk_articles([CleanArticle(a, "Acme", "\ufffd", "")], tokenizer, ChunkSpec(200, 40, 256))
     assert [c.text for c in out[0].chunks] == ["Acme"]
+
+
+def test_long_texts_encode_in_pieces_exactly_as_in_one_piece(tokenizer):
+    # Pieces keep the tokenizer linear on 2 MB records; they must not change a single token boundary.
+    import random
+
+    from finassist.feature.chunk import SEGMENT_CHARS, _encode_docs
+
+    rng = random.Random(7)
+    words = ["Acme", "rose", "5%", "$2.54", "billion,", "FY2022", "naïve", "東京", "—", "\n\n", "|", "x" * 120]
+    doc = " ".join(rng.choice(words) for _ in range(3 * SEGMENT_CHARS // 5))
+    assert len(doc) > 2 * SEGMENT_CHARS
+    whole = tokenizer.encode(doc, add_special_tokens=False)
+    ((offsets, word_ids),) = _encode_docs(tokenizer, [doc])
+    assert offsets == whole.offsets
+    same_word = [a == b for a, b in zip(whole.word_ids, whole.word_ids[1:], strict=False)]
+    assert same_word == [a == b for a, b in zip(word_ids, word_ids[1:], strict=False)]
