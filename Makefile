@@ -42,6 +42,8 @@ bench: install
 	$(BIN)/finassist eval retrieval ../shared/data/tatqa_dev
 	$(BIN)/python benchmarks/serve.py --optimize
 	$(BIN)/python benchmarks/train.py
+	$(BIN)/python benchmarks/clean_scaling.py
+	$(BIN)/python benchmarks/faults.py
 
 clean-home:
 	rm -rf $(FINASSIST_HOME)
