@@ -1,10 +1,12 @@
 """The fault matrix, rerun in one command: what is lost, duplicated, escaped or abandoned (all must be 0).
 
-    python benchmarks/faults.py [--only kill,stream,fuzz,api] [--kills 5] [--askers 20] [--ask-seconds 60]
+    python benchmarks/faults.py [--only kill,resume,stream,fuzz,api] [--kills 5] [--askers 20] [--ask-seconds 60]
 
 - kill:   `finassist ingest file` SIGKILLed `--kills` times mid-run (after a random 1–3 written micro-batches), then
           run to completion; compared with an uninterrupted run of the same file in another home: lost = articles
           missing, duplicated = points beyond the reference's, plus quarantine entries listed twice.
+- resume: per Bytewax epoch length (2 s, 0.25 s), kill -9 once 1,024 articles are stored and rerun: how many
+          stored articles the resume reads again (at most the micro-batch in flight is the target).
 - stream: benchmarks/stream_faults.py: 10 websocket drops, with updates and late-stamped articles published during
           each outage (lost / duplicated versions).
 - fuzz:   10,000 Hypothesis-generated hostile records (tests/test_fuzz_records.py's strategy) through validate →
@@ -107,6 +109,32 @@ def kill_matrix(kills: int, headlines: int, seed: int = 0) -> dict[str, Any]:
     }
 
 
+# --- how much a resume re-reads ----------------------------------------------------------------------------------
+def resume_matrix(headlines: int, epochs: tuple[float, ...] = (2.0, 0.25), stored: int = 1024) -> dict[str, Any]:
+    """Per epoch length: kill -9 once `stored` articles are written, rerun, count the stored articles re-read."""
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="faults-resume-") as tmp:
+        path = news_file(Path(tmp), headlines)
+        for epoch in epochs:
+            env = _env(Path(tmp) / f"epoch-{epoch}", FINASSIST_LOG_LEVEL="INFO", FINASSIST_EPOCH_SECONDS=str(epoch))
+            proc = subprocess.Popen([*CLI, "ingest", "file", str(path), "--json"], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE, text=True, env=env)
+            written = 0
+            while written < stored:
+                line = proc.stderr.readline()
+                if not line:
+                    break
+                if m := re.search(r"wrote (\d+) articles", line):
+                    written += int(m.group(1))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=60)
+            rerun = _cli_json(["ingest", "file", str(path)], env)
+            lines = len(path.read_text().splitlines())
+            resumed_at = lines - rerun["articles_in"]
+            out[f"epoch_{epoch:g}s"] = {"stored_before_kill": written, "reread_stored": written - resumed_at}
+    return out
+
+
 # --- hostile records -----------------------------------------------------------------------------------------------
 def fuzz_matrix(batches: int = 500) -> dict[str, Any]:
     """Counts of each outcome over `batches` × 20 generated records; escaped must be 0."""
@@ -202,7 +230,7 @@ def api_matrix(askers: int, ask_seconds: float) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", default="kill,stream,fuzz,api")
+    ap.add_argument("--only", default="kill,resume,stream,fuzz,api")
     ap.add_argument("--kills", type=int, default=5)
     ap.add_argument("--headlines", type=int, default=3000)
     ap.add_argument("--fuzz-batches", type=int, default=500, help="batches of 20 generated records")
@@ -214,6 +242,9 @@ def main() -> None:
     if "kill" in parts:
         print("kill -9 mid-ingest ...", file=sys.stderr, flush=True)
         result["kill"] = kill_matrix(args.kills, args.headlines)
+    if "resume" in parts:
+        print("resume granularity ...", file=sys.stderr, flush=True)
+        result["resume"] = resume_matrix(args.headlines)
     if "stream" in parts:
         from stream_faults import run_stream_faults
 
