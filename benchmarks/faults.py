@@ -68,6 +68,23 @@ def news_file(folder: Path, headlines: int) -> Path:
     return path
 
 
+def ingest_then_kill(path: Path, env: dict[str, str], batches: int = 0, articles: int = 0) -> tuple[int, int]:
+    """Start `ingest file`, SIGKILL it once it has written `batches` micro-batches or `articles` articles (whichever
+    is asked); returns (batches, articles) written before the kill."""
+    proc = subprocess.Popen([*CLI, "ingest", "file", str(path), "--json"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    seen = written = 0
+    while (batches and seen < batches) or (articles and written < articles):
+        line = proc.stderr.readline()
+        if not line:
+            break
+        if m := re.search(r"wrote (\d+) articles", line):
+            seen, written = seen + 1, written + int(m.group(1))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    return seen, written
+
+
 # --- kill -9 mid-ingest --------------------------------------------------------------------------------------------
 def kill_matrix(kills: int, headlines: int, seed: int = 0) -> dict[str, Any]:
     rng = random.Random(seed)
@@ -80,18 +97,7 @@ def kill_matrix(kills: int, headlines: int, seed: int = 0) -> dict[str, Any]:
         env = _env(home, FINASSIST_LOG_LEVEL="INFO")
         killed_after = []
         for _ in range(kills):
-            batches = rng.randint(1, 3)
-            proc = subprocess.Popen([*CLI, "ingest", "file", str(path), "--json"], stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.PIPE, text=True, env=env)
-            seen = 0
-            while seen < batches:
-                line = proc.stderr.readline()
-                if not line:
-                    break
-                seen += bool(re.search(r"wrote \d+ articles", line))
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=60)
-            killed_after.append(seen)
+            killed_after.append(ingest_then_kill(path, env, batches=rng.randint(1, 3))[0])
         final = _cli_json(["ingest", "file", str(path)], env)
         info = _cli_json(["store", "info"], env)
         qfile = home / "quarantine.jsonl"
@@ -117,17 +123,7 @@ def resume_matrix(headlines: int, epochs: tuple[float, ...] = (2.0, 0.25), store
         path = news_file(Path(tmp), headlines)
         for epoch in epochs:
             env = _env(Path(tmp) / f"epoch-{epoch}", FINASSIST_LOG_LEVEL="INFO", FINASSIST_EPOCH_SECONDS=str(epoch))
-            proc = subprocess.Popen([*CLI, "ingest", "file", str(path), "--json"], stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.PIPE, text=True, env=env)
-            written = 0
-            while written < stored:
-                line = proc.stderr.readline()
-                if not line:
-                    break
-                if m := re.search(r"wrote (\d+) articles", line):
-                    written += int(m.group(1))
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=60)
+            _, written = ingest_then_kill(path, env, articles=stored)
             rerun = _cli_json(["ingest", "file", str(path)], env)
             lines = len(path.read_text().splitlines())
             resumed_at = lines - rerun["articles_in"]

@@ -53,9 +53,9 @@ class Settings(BaseSettings):
     record_budget_s: float = Field(
         30.0, gt=0, description="Seconds one record may take in one step (clean, chunk) before it is quarantined."
     )
-    # Resume state commits at epoch ends: with 2 s epochs a killed run re-read 512 lines (two 256-article batches
-    # already stored). Shorter than one batch's processing, a resume re-reads at most the batch in flight; throughput
-    # was the same within noise at 0.25 s and 2 s (benchmarks/ingest.py, docs/benchmarks.md).
+    # Resume state commits at epoch ends: with 2 s epochs a paced replay killed after 4 written batches re-read the
+    # whole file (no epoch had committed). Shorter than one batch's processing, a resume re-reads at most the batch in
+    # flight; throughput was the same within noise at 0.25 s and 2 s (docs/benchmarks.md).
     epoch_seconds: float = Field(0.25, gt=0, description="Bytewax epoch: how often resume state is snapshotted.")
     # The embedded shard scans exactly until its indexes are built: 11.9 ms per query at 100k points, 3.5 ms after
     # (docs/benchmarks.md). Building took 75 s at 100k, so small runs skip it.
