@@ -1,7 +1,7 @@
 """Inference pipeline: /v1/retrieve latency on a 100k-chunk store, /v1/ask streaming, and transformers vs llama.cpp.
 
     python benchmarks/serve.py [--chunks 100000] [--queries 300] [--asks 5] [--tokens 128] [--reps 3]
-                               [--llama-python /tmp/llamavenv/bin/python] [--optimize]
+                               [--llama-python /tmp/llamavenv/bin/python] [--optimize] [--parts retrieve,ask,generate]
 
 Three measurements in one process and run, so that their ratios compare like with like (hence one long file).
 
@@ -14,11 +14,11 @@ Three measurements in one process and run, so that their ratios compare like wit
    headline text as filler. Points go in through `VectorStore.write` (64 articles per call), as the pipeline writes.
    Then the real API (create_app, uvicorn on 127.0.0.1) answers `--queries` sequential GET /v1/retrieve (k=4) over
    one keep-alive httpx connection: held-out headlines and short ticker questions, every other one with a `symbols`
-   filter. Per query: client wall time, the server's `took_ms`, and the in-process `Retriever.retrieve_recent` with
-   the same arguments (alternating which goes first; on one worker thread, as the API runs it), then the query
-   embedding alone and the store query alone (the retriever's first fetch). 10 warm-up requests first.
-   `--optimize` then builds the embedded shard's vector index (`EdgeShard.optimize`, which nothing in the product
-   calls today) and times the in-process retrieval and the store query again.
+   filter. Per query: client wall time, the server's `took_ms`, and the in-process `retrieve_for_question` the route
+   runs, with the same arguments (alternating which goes first; on one worker thread, as the API runs it), then the
+   query embedding alone and the store query alone (the retriever's first fetch, in the configured retrieval mode:
+   hybrid by default). 10 warm-up requests first. `--optimize` then builds the embedded shard's vector index
+   (`VectorStore.optimize`, as `ingest file`/`backfill` do after a large backfill) and times all of it again.
 2. Ask. data/sample_news.jsonl goes through the real feature pipeline (`run_flow`) into a second store; `--asks`
    POST /v1/ask with stream=true, temperature 0, max_new_tokens=`--tokens` (after one uncounted warm-up). TTFT is
    client-side, from sending the request to the first `token` event; the streamer emits whole words, so it
@@ -192,7 +192,8 @@ def bench_retrieve(args, llm, base: list[dict], held_out: list[dict], tmp: Path)
     from finassist.config import Settings
     from finassist.embed import get_embedder
     from finassist.inference.api import Services, create_app
-    from finassist.store import SearchFilter, open_store
+    from finassist.retrieval import retrieve_for_question
+    from finassist.store import SearchFilter, open_store, search_mode
 
     from api_server import ApiServer
 
@@ -210,9 +211,12 @@ def bench_retrieve(args, llm, base: list[dict], held_out: list[dict], tmp: Path)
     worker = ThreadPoolExecutor(1, thread_name_prefix="bench-retrieve")
 
     def _inproc(q: str, syms: list[str]) -> float:
+        """What the route runs (its question → filters step included), without HTTP."""
+        chain = services.chain
         t0 = time.perf_counter()
-        services.chain.retriever.retrieve_recent(
-            q, k, settings.recency_weight, settings.recency_half_life_hours, symbols=syms
+        retrieve_for_question(
+            chain.retriever, q, k, settings.recency_weight, settings.recency_half_life_hours, chain.aliases,
+            symbols=syms or None, filing_boost=settings.filing_boost,
         )
         return (time.perf_counter() - t0) * 1000
 
@@ -221,7 +225,7 @@ def bench_retrieve(args, llm, base: list[dict], held_out: list[dict], tmp: Path)
         t0 = time.perf_counter()
         vector = embedder.encode([q])[0].tolist()
         t1 = time.perf_counter()
-        store.search(vector, k * 3 * 5, SearchFilter(tuple(syms)))
+        store.search(vector, k * 3 * 5, SearchFilter(tuple(syms)), text=q, how=search_mode(settings))
         return (t1 - t0) * 1000, (time.perf_counter() - t1) * 1000
 
     def inproc(q: str, syms: list[str]) -> float:
@@ -230,6 +234,8 @@ def bench_retrieve(args, llm, base: list[dict], held_out: list[dict], tmp: Path)
     def parts(q: str, syms: list[str]) -> tuple[float, float]:
         return worker.submit(_parts, q, syms).result()
 
+    shard = getattr(store, "_shard", None)  # the embedded edge shard: is the vector index built?
+    optimized: dict | None = None
     with ApiServer(create_app(settings, services)) as server, httpx.Client(base_url=server.url, timeout=60) as client:
 
         def http(q: str, syms: list[str]) -> tuple[float, float]:
@@ -256,11 +262,38 @@ def bench_retrieve(args, llm, base: list[dict], held_out: list[dict], tmp: Path)
                 series[name].append(v)
             by_filter["symbols" if syms else "none"]["http"].append(w)
             by_filter["symbols" if syms else "none"]["direct"].append(d)
-    shard = getattr(store, "_shard", None)  # the embedded edge shard: is the vector index built?
-    info = shard.info() if shard is not None else None
+        before = shard.info() if shard is not None else None
+        if args.optimize and shard is not None:
+            # What `ingest file`/`backfill` do at the end of a large backfill: build the shard's vector index.
+            t0 = time.perf_counter()
+            store.optimize()
+            optimize_s = time.perf_counter() - t0
+            info = shard.info()
+            log(f"optimize: {optimize_s:.1f} s, {info.indexed_vectors_count} indexed vectors")
+            after: dict[str, list[float]] = {name: [] for name in ("http", "took", "direct", "search")}
+            for i, (q, syms) in enumerate(queries[10:]):
+                if i % 2:
+                    d = inproc(q, syms)
+                    w, t = http(q, syms)
+                else:
+                    w, t = http(q, syms)
+                    d = inproc(q, syms)
+                for name, v in zip(after, (w, t, d, parts(q, syms)[1]), strict=True):
+                    after[name].append(v)
+            optimized = {
+                "optimize_s": round(optimize_s, 1),
+                "store_segments": info.segments_count,
+                "store_indexed_vectors": info.indexed_vectors_count,
+                "http_wall_ms": pct(after["http"]),
+                "server_took_ms": pct(after["took"]),
+                "direct_retrieve_recent_ms": pct(after["direct"]),
+                "store_search_ms": pct(after["search"]),
+            }
+    info = before
     result |= {
         "store_segments": getattr(info, "segments_count", None),
         "store_indexed_vectors": getattr(info, "indexed_vectors_count", None),
+        "retrieval_mode": f"{settings.retrieval_mode} ({settings.retrieval_fusion})",
         "queries": len(series["http"]),
         "k": k,
         "with_symbols_filter": len(by_filter["symbols"]["http"]),
@@ -277,22 +310,8 @@ def bench_retrieve(args, llm, base: list[dict], held_out: list[dict], tmp: Path)
             float(np.percentile(series["http"], 99) / np.percentile(series["direct"], 99)), 2
         ),
     }
-    if args.optimize and shard is not None:
-        # Not what the product does today (nothing calls optimize): what building the shard's index would buy.
-        t0 = time.perf_counter()
-        shard.optimize()
-        optimize_s = time.perf_counter() - t0
-        info = shard.info()
-        log(f"optimize: {optimize_s:.1f} s, {info.indexed_vectors_count} indexed vectors")
-        after = [inproc(q, syms) for q, syms in queries[10:]]
-        search_after = [parts(q, syms)[1] for q, syms in queries[10:]]
-        result["after_optimize"] = {
-            "optimize_s": round(optimize_s, 1),
-            "store_segments": info.segments_count,
-            "store_indexed_vectors": info.indexed_vectors_count,
-            "direct_retrieve_recent_ms": pct(after),
-            "store_search_ms": pct(search_after),
-        }
+    if optimized is not None:
+        result["after_optimize"] = optimized
     worker.shutdown()
     return result
 
@@ -522,6 +541,7 @@ def main() -> None:
     ap.add_argument("--base-texts", type=int, default=2_500, help="real texts embedded for the store's vectors")
     ap.add_argument("--noise", type=float, default=0.025, help="Gaussian noise per dimension on the real vectors")
     ap.add_argument("--optimize", action="store_true", help="also: build the store's index, query again")
+    ap.add_argument("--parts", default="retrieve,ask,generate", help="which measurements (comma-separated)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads and llama.cpp n_threads")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--models-dir", type=Path, default=ROOT / ".cache" / "models", help="converted base models")
@@ -546,9 +566,10 @@ def main() -> None:
     log(f"{len(records)} headlines read; loading the LLM")
     with tempfile.TemporaryDirectory(prefix="finassist-serve-bench-") as tmp:
         llm = open_llm(Settings(home=Path(tmp) / "llm", models_dir=args.models_dir))
-        retrieve = bench_retrieve(args, llm, base, held_out, Path(tmp))
-        ask, services = bench_ask(args, llm, Path(tmp))
-        generate = bench_generate(args, services)
+        parts = set(args.parts.split(","))
+        retrieve = bench_retrieve(args, llm, base, held_out, Path(tmp)) if "retrieve" in parts else None
+        ask, services = bench_ask(args, llm, Path(tmp)) if parts & {"ask", "generate"} else (None, None)
+        generate = bench_generate(args, services) if "generate" in parts else {"llama_cpp": {}}
         close_stores()
     result = {
         "date": date.today().isoformat(),

@@ -81,3 +81,25 @@ def brookward_dividend(article_id: int, **overrides) -> dict:
         updated_at="2026-11-19T12:00:00Z",
         **overrides,
     )
+
+
+FILING_REVENUE = {
+    "ACME": (412, 388, 351, 330, 301),
+    "BOLT": (97, 91, 88, 80, 77),
+    "CRUX": (1204, 1150, 1099, 1020, 987),
+}
+FILING_YEARS = (2021, 2020, 2019)
+
+
+def filing_page(company: str, year: int) -> tuple[str, str]:
+    """(title, text) of a 10-K revenue page as annual reports print it: this year and the two before side by
+    side, so every company's pages for neighbouring years share most words and figures."""
+    figures = FILING_REVENUE[company][2021 - year : 2021 - year + 3]
+    title = f"{company}_{year}_10K page 41"
+    body = (
+        f"Revenue | {year} | {year - 1} | {year - 2}\n"
+        f"Total revenue | ${figures[0]} million | ${figures[1]} million | ${figures[2]} million\n"
+        f"Total revenue increased compared with {year - 1}, driven by higher volumes; {year - 2} included a "
+        "one-time gain. Revenue by segment is discussed under Results of Operations."
+    )
+    return title, body

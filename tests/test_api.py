@@ -173,6 +173,15 @@ def test_retrieve_returns_hits_and_honours_symbol_and_since_filters(client):
     assert "105" not in {h["article_id"] for h in recent["hits"]}
 
 
+def test_retrieve_reads_the_question_s_company_as_ask_does(client):
+    """/v1/retrieve shows what /v1/ask would put in its prompt: a named company becomes the ticker filter."""
+    named = client.get("/v1/retrieve", params={"q": "What did Voltrix announce?", "k": 5}).json()
+    assert named["symbols"] == ["VLTX"]
+    assert {h["article_id"] for h in named["hits"]} == {"101", "105"}
+    unfiltered = client.get("/v1/retrieve", params={"q": "What did Voltrix announce?", "k": 5, "symbols": ""}).json()
+    assert unfiltered["symbols"] == [] and len(unfiltered["hits"]) > 2
+
+
 # --- answers ----------------------------------------------------------------------------------------------------
 def test_ask_answers_with_sources_usage_model_and_prompt_version(client, llm):
     r = client.post("/v1/ask", json={"question": "What did Voltrix do with its revenue guidance?", "k": 2})

@@ -6,6 +6,7 @@ import pytest
 from finassist.feature.evaluate import corpus_as_news, mrr_at_k, ndcg_at_k, recall_at_k
 
 from conftest import finassist
+from newsgen import FILING_REVENUE, FILING_YEARS, filing_page
 
 
 def test_metrics_on_hand_computed_rankings():
@@ -97,3 +98,30 @@ def test_eval_retrieval_scores_every_mode_in_one_run_and_per_answer_type(tmp_pat
 
     proc = finassist("eval", "retrieval", str(beir), "--mode", "nonsense", check=False)
     assert proc.returncode == 2 and "unknown mode" in proc.stderr
+
+
+def test_eval_retrieval_goes_through_the_serving_question_step(tmp_path, home):
+    """The eval scores what serving retrieves: a question naming a filing's fiscal year and company finds that
+    filing first, by the same filing preference `/v1/ask` applies, and loses it with the preference off."""
+    beir = tmp_path / "beir"
+    (beir / "qrels").mkdir(parents=True)
+    with (beir / "corpus.jsonl").open("w") as f:
+        for company in FILING_REVENUE:
+            for year in FILING_YEARS:
+                title, text = filing_page(company, year)
+                f.write(json.dumps({"_id": f"{company}-{year}", "title": title, "text": text}) + "\n")
+    questions = {
+        "q1": ("What was ACME's total revenue in fiscal 2020?", "ACME-2020"),
+        "q2": ("How much revenue did BOLT report for FY2019?", "BOLT-2019"),
+        "q3": ("CRUX total revenue 2021", "CRUX-2021"),
+    }
+    with (beir / "queries.jsonl").open("w") as f:
+        f.writelines(json.dumps({"_id": q, "text": text}) + "\n" for q, (text, _) in questions.items())
+    qrels = "".join(f"{q}\t{doc}\t1\n" for q, (_, doc) in questions.items())
+    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + qrels)
+
+    served = finassist("eval", "retrieval", str(beir), "--json")
+    unaware = finassist("eval", "retrieval", str(beir), "--json", env={"FINASSIST_FILING_BOOST": "0"})
+
+    assert served["mrr@10"] == 1.0
+    assert unaware["mrr@10"] < 1.0

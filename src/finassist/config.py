@@ -136,6 +136,11 @@ class Settings(BaseSettings):
         72.0, gt=0, description="Recency preference: a story this old gets half the fresh-news bonus."
     )
     recency_weight: float = Field(0.1, ge=0.0, le=1.0, description="Fresh-news bonus added to the cosine score.")
+    # A filing's pages for other years (or other companies) read almost the same; this only has to beat that gap.
+    filing_boost: float = Field(
+        0.1, ge=0.0, le=1.0, description="Bonus for a filing-like document whose fiscal year / company the question "
+        "names (each), added like the fresh-news bonus."
+    )
     symbol_aliases: Path | None = Field(None, description="JSON {name: ticker} extending the built-in aliases.")
 
     # --- training: dataset generation -----------------------------------------------------------

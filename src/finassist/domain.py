@@ -193,6 +193,15 @@ class EmbeddedArticle:
         return self.clean.article
 
 
+class Filing(BaseModel):
+    """What a filing-like document's title says ("ACME_2021_10K page 12"): stored with its chunks at ingest."""
+
+    company: str
+    fiscal_year: int
+    form: str  # "10-K", "10-Q", "20-F", "8-K", "40-F", "annual report"
+    page: int | None = None
+
+
 class Hit(BaseModel):
     """One retrieved article (its best chunk), with the metadata a prompt or a client needs."""
 
@@ -208,3 +217,4 @@ class Hit(BaseModel):
     summary: str = ""
     source: str = ""
     author: str = ""
+    filing: Filing | None = None  # set when the headline reads as company + year + form

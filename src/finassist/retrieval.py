@@ -3,18 +3,20 @@ fused, as FINASSIST_RETRIEVAL_MODE says), one hit per article."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from finassist.config import Settings
 from finassist.domain import Hit
 from finassist.embed import Embedder
-from finassist.query import parse_question, with_conversation
+from finassist.query import QuestionScope, parse_question, with_conversation
 from finassist.store import SearchFilter, SearchMode, VectorStore, search_mode
 from finassist.symbols import symbols_in
 
 MAX_FETCH = 1_000
+Bonus = Callable[[Hit], float]
 
 
 def best_per_article(hits: list[Hit], k: int) -> list[Hit]:
@@ -26,11 +28,14 @@ def best_per_article(hits: list[Hit], k: int) -> list[Hit]:
     return sorted(best.values(), key=lambda h: h.score, reverse=True)[:k]
 
 
-def prefer_recent(hits: list[Hit], now: datetime, weight: float, half_life_hours: float) -> list[Hit]:
+def prefer_recent(
+    hits: list[Hit], now: datetime, weight: float, half_life_hours: float, bonus: Bonus | None = None
+) -> list[Hit]:
     """Re-rank by cosine score + a freshness bonus: `weight` for a story published now, halving every
-    `half_life_hours`. Scores stay the similarity; only the order changes."""
+    `half_life_hours` (+ `bonus(hit)`, when given). Scores stay the similarity; only the order changes."""
+    extra = bonus or (lambda _: 0.0)
     if weight <= 0:
-        return list(hits)
+        return sorted(hits, key=lambda h: h.score + extra(h), reverse=True) if bonus else list(hits)
     if half_life_hours <= 0:
         raise ValueError("half_life_hours must be positive")
 
@@ -42,9 +47,27 @@ def prefer_recent(hits: list[Hit], now: datetime, weight: float, half_life_hours
 
     def boosted(hit: Hit) -> float:
         age_h = max(0.0, (now - utc(hit.created_at)).total_seconds() / 3600)
-        return hit.score + weight * 0.5 ** (age_h / half_life_hours)
+        return hit.score + weight * 0.5 ** (age_h / half_life_hours) + extra(hit)
 
     return sorted(hits, key=boosted, reverse=True)
+
+
+def filing_bonus(scope: QuestionScope, question: str, boost: float) -> Bonus | None:
+    """`boost` for each of a filing's fiscal year and company that the question names (a filing's other years'
+    pages read almost the same: the title is what tells them apart). None when the bonus cannot apply."""
+    if boost <= 0:
+        return None
+
+    def names(company: str) -> bool:
+        return company in scope.tickers or re.search(rf"(?<!\w){re.escape(company)}(?!\w)", question, re.I) is not None
+
+    def bonus(hit: Hit) -> float:
+        f = hit.filing
+        if f is None:
+            return 0.0
+        return boost * ((f.fiscal_year in scope.fiscal_years) + names(f.company))
+
+    return bonus
 
 
 class Retriever:
@@ -96,10 +119,13 @@ class Retriever:
         since: datetime | None = None,
         now: datetime | None = None,
         until: datetime | None = None,
+        bonus: Bonus | None = None,
     ) -> list[Hit]:
-        """Top-k articles with a preference for fresh news: 3k candidates by similarity, re-ranked by recency."""
-        candidates = self.retrieve(query, k * 3 if weight > 0 else k, symbols, since, until)
-        return prefer_recent(candidates, now or datetime.now(UTC), weight, half_life_hours)[:k]
+        """Top-k articles with a preference for fresh news (and whatever `bonus` prefers): 3k candidates by
+        similarity, re-ranked by recency + bonus."""
+        rerank = weight > 0 or bonus is not None
+        candidates = self.retrieve(query, k * 3 if rerank else k, symbols, since, until)
+        return prefer_recent(candidates, now or datetime.now(UTC), weight, half_life_hours, bonus)[:k]
 
 
 @dataclass
@@ -124,12 +150,14 @@ def retrieve_for_question(
     since: datetime | None = None,
     history: Sequence[tuple[str, str]] = (),
     now: datetime | None = None,
+    filing_boost: float = 0.0,
 ) -> Retrieved:
     """The news context for a question, exactly as serving and dataset generation both build it: given `symbols`
     filter (`[]` = none); otherwise tickers named in the question filter, falling back to all news when they
     have none. `history`: the conversation's earlier (role, text) turns; a follow-up that names no company
     retrieves with them (`query.with_conversation`). A calendar period in the question ("yesterday", "this week",
-    "in 2022", relative to `now`) narrows the news to its dates, falling back to all dates when it has none."""
+    "in 2022", relative to `now`) narrows the news to its dates, falling back to all dates when it has none.
+    Filing-like documents whose fiscal year or company the question names rank higher by `filing_boost` each."""
     conversation = with_conversation(question, history, aliases)
     query = conversation.query
     notes = ["follow-up: retrieved with the conversation's earlier turns"] if conversation.carried else []
@@ -137,14 +165,20 @@ def retrieve_for_question(
     wanted = (
         [s.strip().upper() for s in symbols or [] if s.strip()] if given else symbols_in(conversation.about, aliases)
     )
-    period = parse_question(question, aliases, now or datetime.now(UTC))
+    now = now or datetime.now(UTC)
+    period = parse_question(question, aliases, now)
+    # A follow-up's filing preference reads the carried turns too ("and the year before?" keeps the company).
+    about = period if conversation.about == question else parse_question(conversation.about, aliases, now)
+    bonus = filing_bonus(about, conversation.about, filing_boost)
     # The later start wins; a naive `since` is UTC, as everywhere here.
     given_since = since.replace(tzinfo=UTC) if since is not None and since.tzinfo is None else since
     starts = [d for d in (given_since, period.news_since) if d is not None]
     lo, hi = (max(starts) if starts else None), period.news_until
 
     def search(tickers: list[str], lo: datetime | None, hi: datetime | None) -> list[Hit]:
-        return retriever.retrieve_recent(query, k, weight, half_life_hours, symbols=tickers, since=lo, until=hi)
+        return retriever.retrieve_recent(
+            query, k, weight, half_life_hours, symbols=tickers, since=lo, until=hi, now=now, bonus=bonus
+        )
 
     hits = search(wanted, lo, hi)
     if period.has_news_window:

@@ -1,6 +1,7 @@
 """Retrieval evaluation on a BEIR-format dataset, through the real feature pipeline and the shared retriever.
 
-Documents go through validate → clean → chunk → embed → upsert like news does, into a throw-away store; a document's
+Documents go through validate → clean → chunk → embed → upsert like news does, into a throw-away store, and each
+question through the serving retriever (`retrieve_for_question`: its question → filters step included); a document's
 score for a query is its best chunk's score. Metrics are the standard BEIR ones at a cutoff k.
 """
 
@@ -13,13 +14,17 @@ import tempfile
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from finassist.config import Settings
 from finassist.store.base import SearchMode
 
 EVAL_TIME = "2026-01-01T00:00:00Z"  # BEIR documents carry no time; one fixed stamp keeps them comparable
+EVAL_NOW = datetime(2026, 1, 2, tzinfo=UTC)  # "now" for the questions' relative periods: the day after
 TITLE_WORDS = 16
 
 
@@ -60,6 +65,20 @@ def corpus_as_news(doc: dict[str, Any]) -> dict[str, Any]:
         words = text.split(" ")
         title, text = " ".join(words[:TITLE_WORDS]), " ".join(words[TITLE_WORDS:])
     return {"id": str(doc["_id"]), "headline": title, "content": text, "created_at": EVAL_TIME}
+
+
+class _Encoded:
+    """The embedder with the queries' vectors computed up front in one batch (the retriever asks one at a time)."""
+
+    def __init__(self, embedder: Any, texts: Sequence[str], vectors: np.ndarray):
+        self._embedder = embedder
+        self._vectors = dict(zip(texts, vectors, strict=True))
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        missing = [t for t in texts if t not in self._vectors]
+        if missing:
+            self._vectors.update(zip(missing, self._embedder.encode(missing, batch_size), strict=True))
+        return np.stack([self._vectors[t] for t in texts])
 
 
 def eval_modes(settings: Settings, mode: str = "default", weights: Sequence[float] = ()) -> dict[str, SearchMode]:
@@ -109,8 +128,9 @@ def evaluate_beir(
     from finassist.embed import get_embedder
     from finassist.feature.flow import run_flow
     from finassist.feature.sources.file import NewsFileSource
-    from finassist.retrieval import best_per_article
+    from finassist.retrieval import Retriever, retrieve_for_question
     from finassist.store import open_store
+    from finassist.symbols import load_aliases
 
     corpus, queries, qrels_path = beir_dir / "corpus.jsonl", beir_dir / "queries.jsonl", beir_dir / "qrels" / "test.tsv"
     for p in (corpus, queries, qrels_path):
@@ -136,12 +156,18 @@ def evaluate_beir(
             rows = [json.loads(line) for line in queries.open(encoding="utf-8") if line.strip()]
             rows = [q for q in rows if str(q["_id"]) in qrels]
             embedder = get_embedder(settings.embedding_model, settings.embedding_device)
-            vectors = embedder.encode([q["text"] for q in rows], batch_size=settings.embed_batch_size)
+            texts = [q["text"].strip() for q in rows]
+            encoded = _Encoded(embedder, texts, embedder.encode(texts, batch_size=settings.embed_batch_size))
+            aliases = load_aliases(settings.symbol_aliases)
             results: dict[str, Any] = {}
             for name, how in modes.items():
+                retriever = Retriever(store, encoded, how)  # type: ignore[arg-type]
                 rankings: dict[str, list[tuple[list[str], Mapping[str, int]]]] = {}
-                for q, vec in zip(rows, vectors, strict=True):
-                    hits = best_per_article(store.search(vec.tolist(), k * 8, text=q["text"], how=how), k)
+                for q, text in zip(rows, texts, strict=True):
+                    hits = retrieve_for_question(
+                        retriever, text, k, settings.recency_weight, settings.recency_half_life_hours, aliases,
+                        now=EVAL_NOW, filing_boost=settings.filing_boost,
+                    ).hits
                     ranking = ([h.article_id for h in hits], qrels[str(q["_id"])])
                     rankings.setdefault("", []).append(ranking)
                     if q.get("answer_from"):

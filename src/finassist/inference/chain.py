@@ -155,6 +155,7 @@ class RAGChain:
             symbols=req.symbols,
             since=req.since,
             history=[(t.role, t.content) for t in req.history],
+            filing_boost=s.filing_boost,
         )
         record.hits, record.symbols = found.hits, found.symbols
         record.notes.extend(found.notes)

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from finassist.domain import EmbeddedArticle, Hit, point_id
+from finassist.domain import EmbeddedArticle, Filing, Hit, point_id
+from finassist.query import filing_metadata
 from finassist.store.sparse import SparseVec, sparse_document, sparse_query
 
 PAYLOAD_INDEXES = {
@@ -111,8 +112,17 @@ class WriteResult:
     points: int = 0
 
 
+def filing_payload(headline: str) -> dict[str, Any] | None:
+    """A filing-like title's company, fiscal year and form, as stored with every chunk (None: not a filing)."""
+    meta = filing_metadata(headline)
+    if meta is None:
+        return None
+    return {"company": meta.company.upper(), "fiscal_year": meta.year, "form": meta.form, "page": meta.page}
+
+
 def chunk_payload(item: EmbeddedArticle, index: int, text: str) -> dict[str, Any]:
     a = item.article
+    filing = filing_payload(item.clean.headline)
     return {
         "article_id": a.id,
         "headline": item.clean.headline,
@@ -126,6 +136,7 @@ def chunk_payload(item: EmbeddedArticle, index: int, text: str) -> dict[str, Any
         "chunk_index": index,
         "n_chunks": len(item.chunks),
         "text": text,
+        **({"filing": filing} if filing else {}),
     }
 
 
@@ -172,6 +183,7 @@ def payload_to_hit(score: float, payload: dict[str, Any]) -> Hit:
         summary=payload.get("summary", ""),
         source=payload.get("source", ""),
         author=payload.get("author", ""),
+        filing=Filing.model_validate(payload["filing"]) if payload.get("filing") else None,
     )
 
 

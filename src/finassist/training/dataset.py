@@ -195,7 +195,7 @@ def generate_dataset(
         about_me = questions.about_me(q)
         hits = retrieve_for_question(
             retriever, q.question, settings.retrieval_k, settings.recency_weight, settings.recency_half_life_hours,
-            aliases,
+            aliases, filing_boost=settings.filing_boost,
         ).hits
         jobs.append((q, about_me, hits, record_key(q, about_me, hits, teacher_name, prompt_version)))
 
