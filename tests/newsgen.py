@@ -92,14 +92,17 @@ FILING_YEARS = (2021, 2020, 2019)
 
 
 def filing_page(company: str, year: int) -> tuple[str, str]:
-    """(title, text) of a 10-K revenue page as annual reports print it: this year and the two before side by
-    side, so every company's pages for neighbouring years share most words and figures."""
+    """(title, text) of a 10-K revenue page as annual reports print it: this year and the two before side by side,
+    and the discussion measured against the year before, which it names more often than its own (so a question
+    about fiscal 2020 shares more words with the FY2021 filing than with the FY2020 one)."""
     figures = FILING_REVENUE[company][2021 - year : 2021 - year + 3]
+    prior = year - 1
     title = f"{company}_{year}_10K page 41"
     body = (
-        f"Revenue | {year} | {year - 1} | {year - 2}\n"
+        f"Revenue | {year} | {prior} | {year - 2}\n"
         f"Total revenue | ${figures[0]} million | ${figures[1]} million | ${figures[2]} million\n"
-        f"Total revenue increased compared with {year - 1}, driven by higher volumes; {year - 2} included a "
-        "one-time gain. Revenue by segment is discussed under Results of Operations."
+        f"Total revenue rose from ${figures[1]} million in {prior}, when revenue had grown on {prior} orders; "
+        f"compared with {prior}, volumes were higher, and {prior} included a one-time gain. Revenue by segment is "
+        "discussed under Results of Operations."
     )
     return title, body

@@ -213,6 +213,24 @@ def test_hybrid_ranks_the_exact_term_first_when_the_dense_leg_points_elsewhere(s
     assert {h.article_id for h in store.search(vec(0), 3, text="Harborline jobs")} == {"a", "b", "c"}
 
 
+def test_mixed_scores_do_not_depend_on_how_deep_the_legs_were_fetched(store):
+    """Each leg returns its top `limit`; a chunk only one leg returned gets the other leg's exact score (one more
+    query restricted to those points), not a guess, so a hit scores the same whether 1 or 10 were asked for."""
+    items = []
+    for i, (aid, texts) in enumerate({**NEWS, "d": ["Keswick opens a plant"], "e": ["Harborline wins a bid"]}.items()):
+        one = text_item(aid, texts)
+        items.append(EmbeddedArticle(one.clean, one.chunks, (vec(50 + i),)))
+    store.write(items)
+    how = SearchMode(mode="hybrid", fusion="mix", dense_weight=0.5)
+    query = vec(52)  # article c's own vector: the dense leg's favourite; the words point to b and e
+    deep = {h.article_id: h.score for h in store.search(query, 10, text="Harborline jobs", how=how)}
+    for limit in (1, 2, 3):
+        for hit in store.search(query, limit, text="Harborline jobs", how=how):
+            assert hit.score == pytest.approx(deep[hit.article_id], abs=1e-5), (limit, hit.article_id)
+    assert store.search(query, 1, text="Harborline jobs", how=SearchMode(mode="dense"))[0].article_id == "c"
+    assert store.search(query, 1, text="Harborline jobs", how=SPARSE)[0].article_id == "b"
+
+
 def test_hybrid_with_no_indexable_term_is_the_dense_search(store):
     store.write([text_item(aid, texts) for aid, texts in NEWS.items()])
     hybrid = store.search(vec(0), 3, text="the of", how=SearchMode(mode="hybrid"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -46,7 +46,7 @@ class SearchMode:
 
     mode: RetrievalMode = "dense"
     fusion: FusionMethod = "mix"
-    dense_weight: float = 0.5
+    dense_weight: float = 0.3
     rrf_k: int = 60
 
     def __post_init__(self) -> None:
@@ -72,8 +72,9 @@ def mix_scores(dense: Sequence[Hit], sparse: Sequence[Hit], dense_weight: float)
 
     The cosine keeps its own scale: when the dense leg is unsure its scores are flat and move little, where min-max
     normalisation would stretch them to the same full range as a confident leg's (that lost up to 10 nDCG points on
-    exact-term questions; docs/benchmarks.md). BM25 has no fixed scale, so it is divided by its best. A chunk one
-    leg did not return gets that leg's floor: its lowest candidate's cosine, or BM25 0.
+    exact-term questions; docs/benchmarks.md). BM25 has no fixed scale, so it is divided by its best. The store
+    passes both legs' exact scores for every candidate (`VectorStore._complete`); a chunk still missing from one
+    leg gets that leg's floor: its lowest candidate's cosine, or BM25 0 (no shared term).
     """
     floor = min((h.score for h in dense), default=0.0)
     top = max((h.score for h in sparse), default=0.0)
@@ -89,11 +90,12 @@ def mix_scores(dense: Sequence[Hit], sparse: Sequence[Hit], dense_weight: float)
 
 @dataclass(frozen=True)
 class SearchFilter:
-    """Engine-neutral filter: any of `symbols`, created_at in [since, until)."""
+    """Engine-neutral filter: any of `symbols`, created_at in [since, until), and (when given) one of `ids`."""
 
     symbols: tuple[str, ...] = ()
     since: datetime | None = None
     until: datetime | None = None
+    ids: tuple[str, ...] = ()  # point ids
 
 
 @dataclass(frozen=True)
@@ -289,12 +291,31 @@ class VectorStore(ABC):
         if mode == "dense" or not sparse:
             return self._search_dense(vector, limit, flt)
         if how.fusion == "mix":
-            return mix_scores(*self._search_both(vector, sparse, limit, flt), how.dense_weight)[:limit]
+            dense, bm25 = self._complete(vector, sparse, *self._search_both(vector, sparse, limit, flt), flt)
+            return mix_scores(dense, bm25, how.dense_weight)[:limit]
         hits = self._search_fused(vector, sparse, limit, flt, how)
         # Scale to [0, 1]: RRF's best is 2 / (k + 1) (rank 1 in both legs), DBSF sums two [0, 1] legs.
         # (qdrant-client's local mode counts ranks from 0, so its best RRF score is a little higher: capped.)
         top = 2.0 / (how.rrf_k + 1) if how.fusion == "rrf" else 2.0
         return [h.model_copy(update={"score": min(1.0, h.score / top)}) for h in hits]
+
+    def _complete(
+        self, vector: Sequence[float], sparse: SparseVec, dense: list[Hit], bm25: list[Hit], flt: SearchFilter | None
+    ) -> tuple[list[Hit], list[Hit]]:
+        """Both legs' exact scores for every chunk either leg returned: one more query batch, restricted to those
+        points, so the mix never has to guess a score for a chunk outside one leg's top `limit` (how deep the legs
+        were fetched stops mattering). A chunk that shares no term with the query has no BM25 score: it stays 0."""
+        have_d = {(h.article_id, h.chunk_index) for h in dense}
+        have_s = {(h.article_id, h.chunk_index) for h in bm25}
+        if have_d == have_s:
+            return dense, bm25
+        ids = tuple(point_id(a, i) for a, i in sorted(have_d ^ have_s))
+        scoped = replace(flt or SearchFilter(), ids=ids)
+        more_d, more_s = self._search_both(vector, sparse, len(ids), scoped)
+        return (
+            dense + [h for h in more_d if (h.article_id, h.chunk_index) not in have_d],
+            bm25 + [h for h in more_s if (h.article_id, h.chunk_index) not in have_s],
+        )
 
     def versions(self, article_ids: Sequence[str]) -> dict[str, float]:
         return self._versions(list(dict.fromkeys(article_ids))) if article_ids else {}

@@ -54,6 +54,8 @@ def _edge_filter(flt: SearchFilter | None) -> qe.Filter | None:
                 ),
             )
         )
+    if flt.ids:
+        must.append(qe.HasIdCondition(point_ids=set(flt.ids)))
     return qe.Filter(must=must) if must else None
 
 

@@ -44,6 +44,8 @@ def qdrant_filter(flt: SearchFilter | None) -> models.Filter | None:
                 ),
             )
         )
+    if flt.ids:
+        must.append(models.HasIdCondition(has_id=list(flt.ids)))
     return models.Filter(must=must) if must else None
 
 
