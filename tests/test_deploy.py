@@ -27,7 +27,7 @@ ENV_EXAMPLE = DEPLOY / ".env.example"
 APP_DOCKERFILE = (DEPLOY / "Dockerfile").resolve()
 # FINASSIST_* variables that are read directly from the environment, not through Settings (file that reads it).
 PROCESS_ENV = {"FINASSIST_LOG_LEVEL": "src/finassist/cli/common.py"}
-SERVICES = {"qdrant", "postgres", "mlflow", "feature", "backfill", "api", "training"}
+SERVICES = {"qdrant", "postgres", "mlflow", "feature", "backfill", "api", "training", "trainer"}
 
 
 # --- parsing helpers -------------------------------------------------------------------------------------------------
@@ -276,7 +276,7 @@ def test_finassist_services_reach_the_servers_by_service_name():
     compose = load_compose()
     services = compose["services"]
     finassist = finassist_services(compose)
-    assert set(finassist) == {"feature", "backfill", "api", "training"}
+    assert set(finassist) == {"feature", "backfill", "api", "training", "trainer"}
     mlflow_cmd = services["mlflow"]["command"]
     mlflow_port = mlflow_cmd[mlflow_cmd.index("--port") + 1]
     for name, svc in finassist.items():

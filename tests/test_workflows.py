@@ -60,7 +60,7 @@ def make_targets() -> set[str]:
 
 def test_the_expected_workflows_exist_and_parse():
     found = workflows()
-    assert {"ci.yml", "images.yml"} <= set(found)
+    assert {"ci.yml", "images.yml", "continuous-training.yml"} <= set(found)
     for name, wf in found.items():
         assert triggers(wf) and wf["jobs"], name
         for job_name, job in wf["jobs"].items():
@@ -78,6 +78,15 @@ def test_ci_runs_exactly_what_dot_ci_run_runs():
     assert setup["with"]["python-version"] == "3.11"
 
 
+def test_continuous_training_runs_the_loop_once_on_a_schedule_and_by_hand():
+    wf = workflows()["continuous-training.yml"]
+    on = triggers(wf)
+    assert on["schedule"] and "workflow_dispatch" in on
+    loops = [argv for argv in run_commands(wf) if argv[0].endswith("finassist") and argv[1:2] == ["loop"]]
+    assert loops and all("--once" in argv for argv in loops)
+    assert wf["concurrency"]["cancel-in-progress"] is False  # a running cycle is never cancelled by the next
+
+
 def test_every_script_target_and_command_a_workflow_runs_exists():
     targets = make_targets()
     for name, wf in workflows().items():
@@ -86,10 +95,10 @@ def test_every_script_target_and_command_a_workflow_runs_exists():
             if program == "make":
                 for target in (a for a in argv[1:] if not a.startswith("-") and "=" not in a):
                     assert target in targets, f"{name}: make {target} is no Makefile target"
-            elif program == "finassist":
+            elif program.endswith("finassist"):  # finassist or .venv/bin/finassist
                 path, command, _ = split_command(argv[1:])
                 assert path and not is_group(command), f"{name}: `finassist {' '.join(argv[1:])}` is no command"
-            elif "/" in program:
+            elif "/" in program and not program.startswith(".venv/"):
                 script = ROOT / program
                 assert script.is_file(), f"{name}: {program} does not exist"
                 assert script.stat().st_mode & 0o111, f"{name}: {program} is not executable"

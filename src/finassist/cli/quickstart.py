@@ -76,6 +76,10 @@ def quickstart(
         fail(f"no such news file: {news}")
     config = config or Path(__file__).resolve().parents[1] / "training" / "cpu.yaml"
     env = {**os.environ, "FINASSIST_TEACHER_MAX_TOKENS": os.environ.get("FINASSIST_TEACHER_MAX_TOKENS", "128")}
+    # The 10-minute profile: unless a teacher is configured, the student answers its own training questions (a
+    # larger installed catalog model on the transformers backend would take far longer; the manifest says so).
+    if not (env.get("FINASSIST_TEACHER_MODEL") or env.get("FINASSIST_TEACHER_BASE_URL")):
+        env["FINASSIST_TEACHER_MODEL"] = "student"
     phases = [
         ("ingest", ["ingest", "file", str(news)]),
         ("dataset", ["dataset", "generate", "--limit", str(questions), "--k", str(k)]),

@@ -36,7 +36,7 @@ def dataset_generate(
     from finassist.retrieval import Retriever
     from finassist.store import StoreError, open_store, search_mode
     from finassist.symbols import load_aliases
-    from finassist.training.dataset import generate_dataset, open_teacher, teacher_label
+    from finassist.training.dataset import choose_teacher, generate_dataset, open_teacher, teacher_label
     from finassist.training.questions import load_questions
     from finassist.training.tracking import log_dataset
 
@@ -51,7 +51,7 @@ def dataset_generate(
         retriever = Retriever(
             store, get_embedder(settings.embedding_model, settings.embedding_device), search_mode(settings)
         )
-        teacher = open_teacher(settings)
+        teacher = open_teacher(settings, choose_teacher(settings))
     except (ValueError, FileNotFoundError, StoreError, LLMError) as e:
         fail(str(e))
     try:
@@ -65,10 +65,11 @@ def dataset_generate(
     result["mlflow_run_id"] = log_dataset(settings, result, Path(report.path))
     human = (
         f"dataset {report.version} ({'new' if report.new_version else 'unchanged'}): {report.train} train / "
-        f"{report.eval} eval examples from {report.questions} questions; teacher {report.teacher}; "
-        f"{report.generated} generated, {report.reused} reused; dropped {report.dropped_empty} empty, "
-        f"{report.dropped_refusal} refusals, {report.dropped_duplicate} duplicates; {report.failed} failed\n"
-        f"  {report.path}"
+        f"{report.eval} eval examples from {report.questions} questions; teacher {report.teacher}, student "
+        f"{report.student}; {report.generated} generated, {report.reused} reused; dropped {report.dropped_empty} "
+        f"empty, {report.dropped_refusal} refusals, {report.dropped_stub} stubs, {report.dropped_looping} looping, "
+        f"{report.dropped_duplicate} duplicates; {report.failed} failed\n"
+        f"  {report.path}" + "".join(f"\n  warning: {w}" for w in report.warnings)
     )
     emit(result, as_json, human)
 
@@ -80,11 +81,11 @@ def dataset_list(as_json: JsonOpt = False) -> None:
     from finassist.training.dataset import list_datasets
 
     rows = list_datasets(load_settings())
-    keys = ("version", "created_at", "train", "eval", "teacher", "prompt_version")
+    keys = ("version", "created_at", "train", "eval", "teacher", "student", "prompt_version")
     rows = [{k: m.get(k) for k in keys} for m in rows]
     human = "\n".join(
         f"{r['version']}  {str(r['created_at'])[:19]}  {r['train']} train / {r['eval']} eval  "
-        f"teacher {r['teacher']}  prompt {r['prompt_version']}"
+        f"teacher {r['teacher']}  student {r['student'] or '?'}  prompt {r['prompt_version']}"
         for r in rows
     ) or "no datasets yet: finassist dataset generate"
     emit(rows, as_json, human)
@@ -300,6 +301,6 @@ def model_list(as_json: JsonOpt = False) -> None:
 
 
 def _judge(settings):
-    from finassist.training.dataset import open_teacher
+    from finassist.training.dataset import open_judge
 
-    return open_teacher(settings) if (settings.teacher_model or settings.teacher_base_url) else None
+    return open_judge(settings)

@@ -1,6 +1,11 @@
 """The RAG chain, as LangChain core runnables: retrieve fresh news → build the prompt → generate (streaming).
 
-    question (+ about me, history, symbols, since) ─► retrieve ─► prompt ─► generate ─► answer + sources
+    question (+ about me, history, symbols, since) ─► retrieve ─► prompt ─► generate ─► check ─► answer + sources
+
+The check (`answer_checks`, on unless FINASSIST_ANSWER_CHECKS=false): a question about a company the news found does
+not cover is answered in words without the model; an empty, stub or looping answer, or one whose figures no source
+states, becomes the best source's key sentence with its [n]; [n] that point to no source are removed. The streamed
+pieces are the model's own; the final `Answer` carries the checked text.
 
 Stateless: the chat history comes with every request. The chain records what each step saw and how long it took
 (`RunRecord`), which the monitor turns into a trace; the chain itself knows nothing about MLflow.
@@ -19,6 +24,13 @@ from typing import Any
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda, RunnablePassthrough
 from pydantic import BaseModel, Field
 
+from finassist.answer_checks import (
+    Coverage,
+    coverage,
+    not_covered_answer,
+    not_covered_lead,
+    review,
+)
 from finassist.config import Settings
 from finassist.domain import Hit
 from finassist.llm import LLM, Generation, GenerationParams
@@ -72,6 +84,9 @@ class Answer(BaseModel):
     finish_reason: str
     symbols: list[str] = Field(description="The ticker filter applied (given, or named in the question).")
     notes: list[str] = Field(default_factory=list)
+    revised: bool = Field(
+        False, description="The answer checks changed the streamed text: this answer replaces what was streamed."
+    )
 
 
 @dataclass
@@ -94,6 +109,7 @@ class RunRecord:
     generation: Generation | None = None
     symbols: list[str] = field(default_factory=list)  # the ticker filter applied
     notes: list[str] = field(default_factory=list)
+    coverage: Coverage | None = None  # whether the news found covers what the question asks about (checks on)
     answer: Answer | None = None
     error: str | None = None
 
@@ -160,6 +176,16 @@ class RAGChain:
         record.hits, record.symbols = found.hits, found.symbols
         record.notes.extend(found.notes)
         step.end_ns = time.time_ns()
+        if not s.answer_checks:
+            return found.hits
+        # An explicit symbols filter is the caller's choice of news: only "nothing found" is checked then.
+        if req.symbols is None or not found.hits:
+            record.coverage = coverage(req.question, found.hits, self.aliases)
+        else:
+            record.coverage = Coverage()
+        if not record.coverage.covered:
+            record.notes.append(f"{record.coverage.note}: answered without the model")
+            return []  # another company's news must not reach the prompt (nor the sources) as if it answered
         return found.hits
 
     def _prompt(self, state: dict[str, Any]) -> Prompt:
@@ -197,10 +223,23 @@ class RAGChain:
         if cancel is not None and cancel.is_set():
             raise ClientGone("the client left before the generation started")
         step = record.step("generate")
+        covered = record.coverage  # None: checks off
+        if covered is not None and not covered.covered:
+            text = not_covered_answer(covered.missing)
+            step.end_ns = time.time_ns()
+            yield text
+            yield self._answer(record, prompt, text, Usage(prompt_tokens=prompt.tokens, completion_tokens=0), "stop")
+            return
+        lead = ""
+        if covered is not None and covered.missing:  # part of the question is covered: say which part is not
+            lead = not_covered_lead(covered.missing) + " "
+            record.notes.append(f"{covered.note}: answered the rest")
+            yield lead
         params = GenerationParams(
             max_new_tokens=req.max_new_tokens or self.settings.max_new_tokens,
             temperature=self.settings.temperature if req.temperature is None else req.temperature,
             timeout_s=self.settings.generation_timeout_s,
+            no_repeat_ngram_size=self.settings.answer_no_repeat_ngram,
         )
         generation = None
         for item in self.llm.stream(prompt.messages, params):
@@ -211,16 +250,29 @@ class RAGChain:
         assert generation is not None
         step.end_ns = time.time_ns()
         record.generation = generation
+        text = generation.text
+        if covered is not None:
+            checks = review(text, req.question, prompt.context)
+            text = lead + checks.text
+            record.notes.extend(checks.notes)
+        usage = Usage(prompt_tokens=generation.prompt_tokens, completion_tokens=generation.completion_tokens)
+        yield self._answer(record, prompt, text, usage, generation.finish_reason, lead + generation.text)
+
+    def _answer(
+        self, record: RunRecord, prompt: Prompt, text: str, usage: Usage, finish_reason: str,
+        streamed: str | None = None,  # what the client saw streamed, when not `text`
+    ) -> Answer:
         info = self.llm.info
-        yield Answer(
-            answer=generation.text,
+        return Answer(
+            revised=(text if streamed is None else streamed).strip() != text.strip(),
+            answer=text,
             sources=sources_of(prompt.context),
             model=info.model,
             adapter=info.adapter,
             prompt_version=prompt.version,
-            usage=Usage(prompt_tokens=generation.prompt_tokens, completion_tokens=generation.completion_tokens),
+            usage=usage,
             latency_ms=round((time.time_ns() - record.start_ns) / 1e6, 1),
-            finish_reason=generation.finish_reason,
+            finish_reason=finish_reason,
             symbols=record.symbols,
             notes=record.notes,
         )

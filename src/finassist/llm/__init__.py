@@ -63,6 +63,21 @@ def open_llm(settings: Settings, adapter: str | None = None, adapter_label: str 
             adapter=(adapter_label or adapter) if adapter else None,
             prompt_version=meta.get("prompt_version"),
         )
+    if settings.llm_backend == "llamacpp":
+        from finassist.llm.catalog import resolve_model
+        from finassist.llm.llamacpp import LlamaCppLLM
+
+        spec = resolve_model(settings.llm_model, settings)  # a catalog name or a .gguf file; '' = the default
+        return LlamaCppLLM(
+            gguf=spec.gguf,
+            adapter=adapter or None,
+            models_dir=settings.models_path,
+            context_window=settings.llm_context_tokens or spec.context_window,
+            parallel=settings.llm_parallel,
+            threads=settings.llm_threads,
+            adapter_label=adapter_label,
+            model_name=spec.label,
+        )
     from finassist.llm.local import TransformersLLM
 
     return TransformersLLM(

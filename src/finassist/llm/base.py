@@ -38,6 +38,9 @@ class GenerationParams:
     temperature: float = 0.0  # 0 = greedy
     top_p: float = 1.0
     timeout_s: float | None = None  # wall-clock budget for the whole generation
+    # Ban repeating an n-gram of the answer itself (0 = off). Within the completion only: the prompt's news must
+    # stay copyable, which transformers' own no_repeat_ngram_size (it counts the prompt too) would forbid.
+    no_repeat_ngram_size: int = 0
 
     def deadline(self) -> float | None:
         return None if self.timeout_s is None else time.monotonic() + self.timeout_s

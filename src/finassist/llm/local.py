@@ -20,6 +20,8 @@ import torch
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
+    LogitsProcessor,
+    LogitsProcessorList,
     PreTrainedTokenizerBase,
     StoppingCriteria,
     StoppingCriteriaList,
@@ -56,17 +58,21 @@ def packaged_gguf() -> Path:
 
 def packaged_model_dir(models_dir: Path) -> Path:
     """The packaged model as safetensors, converted from the GGUF on first use (once per models folder)."""
-    target = models_dir / PACKAGED_MODEL
+    return converted_model_dir(models_dir, packaged_gguf(), PACKAGED_MODEL)
+
+
+def converted_model_dir(models_dir: Path, gguf: Path, name: str) -> Path:
+    """A GGUF as safetensors under models_dir/name, converted on first use (once per models folder)."""
+    target = models_dir / name
     if (target / "config.json").is_file():
         return target
     models_dir.mkdir(parents=True, exist_ok=True)
     # Several processes may start at once (API workers, tests): one converts, the others wait for it.
-    with open(models_dir / f".{PACKAGED_MODEL}.lock", "w") as lock:
+    with open(models_dir / f".{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (target / "config.json").is_file():
             return target
-        gguf = packaged_gguf()
-        log.info("converting %s to safetensors under %s (once, ~30 s)", gguf.name, target)
+        log.info("converting %s to safetensors under %s (once; SmolLM2 ~30 s, Qwen-0.5B ~90 s)", gguf.name, target)
         started = time.monotonic()
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
@@ -74,13 +80,36 @@ def packaged_model_dir(models_dir: Path) -> Path:
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
-        partial = models_dir / f".{PACKAGED_MODEL}.partial"
+        partial = models_dir / f".{name}.partial"
         shutil.rmtree(partial, ignore_errors=True)
         model.save_pretrained(partial)
         tokenizer.save_pretrained(partial)
         partial.rename(target)
         log.info("converted in %.1f s", time.monotonic() - started)
     return target
+
+
+def base_model_name(model: str) -> str:
+    """The name adapters and registry tags record for FINASSIST_LLM_MODEL, without touching the disk."""
+    from finassist.llm.catalog import catalog_entry
+
+    entry = catalog_entry(model)  # '' is the packaged model, whose label is PACKAGED_MODEL
+    if entry is not None:
+        return entry.label
+    return Path(model).stem if model.strip().lower().endswith(".gguf") else model
+
+
+def base_model_source(model: str, models_dir: Path) -> str:
+    """What from_pretrained loads: a catalog model or .gguf file as safetensors converted once under models_dir (its
+    GGUF joined and verified first if needed); an HF id or folder as is."""
+    from finassist.llm.catalog import catalog_entry, resolve_model
+
+    if catalog_entry(model) is None and not model.strip().lower().endswith(".gguf"):
+        return model
+    name = base_model_name(model)
+    if (models_dir / name / "config.json").is_file():
+        return str(models_dir / name)
+    return str(converted_model_dir(models_dir, resolve_model(model, models_dir=models_dir).gguf, name))
 
 
 class _StopWhen(StoppingCriteria):
@@ -96,6 +125,26 @@ class _StopWhen(StoppingCriteria):
             self.timed_out = True
             return True
         return self.cancel.is_set()
+
+
+class _NoRepeatInCompletion(LogitsProcessor):
+    """Bans a token that would repeat an n-gram of the completion; the prompt's n-grams stay allowed."""
+
+    def __init__(self, n: int, prompt_len: int):
+        self.n, self.prompt_len = n, prompt_len
+
+    def __call__(self, input_ids, scores):  # type: ignore[override]
+        for row in range(input_ids.shape[0]):
+            done = input_ids[row, self.prompt_len :].tolist()
+            tail = done[len(done) - self.n + 1 :] if self.n > 1 else []
+            banned = [done[i + self.n - 1] for i in range(len(done) - self.n + 1) if done[i : i + self.n - 1] == tail]
+            scores[row, banned] = -float("inf")
+        return scores
+
+
+def _completion_processors(params: GenerationParams, prompt_len: int) -> LogitsProcessorList | None:
+    n = params.no_repeat_ngram_size
+    return LogitsProcessorList([_NoRepeatInCompletion(n, prompt_len)]) if n > 0 else None
 
 
 class TransformersLLM(LLM):
@@ -120,11 +169,11 @@ class TransformersLLM(LLM):
                 raise LLMError(f"{adapter_dir} is not a LoRA adapter folder (no adapter_config.json)")
             meta = read_adapter_meta(adapter_dir)
             prompt_version = meta.get("prompt_version")
-        base_name = model or PACKAGED_MODEL
+        base_name = base_model_name(model)
         if adapter_dir is not None and meta.get("base_model") not in (None, base_name):
             raise LLMError(f"{adapter_label or adapter_dir} was trained on {meta['base_model']}, not on the "
                            f"configured base model {base_name} (FINASSIST_LLM_MODEL)")
-        source = model or str(packaged_model_dir(models_dir))
+        source = base_model_source(model, models_dir)
         self.tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(source)
         if not getattr(self.tokenizer, "chat_template", None):
             raise LLMError(f"{base_name} has no chat template; use an instruct/chat model")
@@ -189,6 +238,7 @@ class TransformersLLM(LLM):
             "top_p": params.top_p if sample else None,
             "top_k": None,
             "stopping_criteria": StoppingCriteriaList([stop]),
+            "logits_processor": _completion_processors(params, input_ids.shape[-1]),
             "streamer": streamer,
             "pad_token_id": self.tokenizer.eos_token_id if pad_id is None else pad_id,  # 0 is a valid id
         }
@@ -265,6 +315,7 @@ class TransformersLLM(LLM):
                 do_sample=sample, temperature=params.temperature if sample else None,
                 top_p=params.top_p if sample else None, top_k=None, pad_token_id=pad,
                 stopping_criteria=StoppingCriteriaList([stop]),
+                logits_processor=_completion_processors(params, longest),
             )
         if stop.timed_out:
             raise LLMTimeoutError(f"batch generation passed its {params.timeout_s:g} s budget")

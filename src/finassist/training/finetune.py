@@ -81,11 +81,11 @@ def config_hash(config: TrainConfig, base_model: str, dataset_version: str) -> s
 
 def finished_run(settings: Settings, config: TrainConfig) -> dict[str, Any] | None:
     """The summary of a finished run of this config on this dataset (the newest), or None."""
-    from finassist.llm.local import PACKAGED_MODEL
+    from finassist.llm.local import base_model_name
     from finassist.training.tracking import TRAINING_EXPERIMENT, adapter_for_run, mlflow_client
 
     manifest, _, _ = load_dataset(settings, config.dataset)
-    base_name = config.base_model or settings.llm_model or PACKAGED_MODEL
+    base_name = base_model_name(config.base_model or settings.llm_model)
     wanted = config_hash(config, base_name, manifest["version"])
     _, client = mlflow_client(settings)
     experiment = client.get_experiment_by_name(TRAINING_EXPERIMENT)
@@ -125,7 +125,7 @@ def train(settings: Settings, config: TrainConfig, run_name: str | None = None) 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 
-    from finassist.llm.local import PACKAGED_MODEL, packaged_model_dir
+    from finassist.llm.local import base_model_name, base_model_source
     from finassist.training.tracking import TRAINING_EXPERIMENT, CometRun, experiment_id, mlflow_client
 
     manifest, train_rows, eval_rows = load_dataset(settings, config.dataset)
@@ -136,8 +136,8 @@ def train(settings: Settings, config: TrainConfig, run_name: str | None = None) 
         raise ValueError(f"dataset {manifest['version']} uses prompt versions {sorted(versions)}, not {PROMPT_VERSION}")
     set_seed(config.seed)
     base = config.base_model or settings.llm_model
-    source = base or str(packaged_model_dir(settings.models_path))
-    base_name = base or PACKAGED_MODEL
+    source = base_model_source(base, settings.models_path)
+    base_name = base_model_name(base)
     cuda = torch.cuda.is_available()
     qlora = cuda if config.qlora is None else config.qlora
     tokenizer = AutoTokenizer.from_pretrained(source)
@@ -174,7 +174,10 @@ def train(settings: Settings, config: TrainConfig, run_name: str | None = None) 
             **{f"hw.{k}": v for k, v in hardware().items()},
         }
         tags = {"dataset_version": manifest["version"], "base_model": base_name, "prompt_version": PROMPT_VERSION,
-                "config_hash": config_hash(config, base_name, manifest["version"])}
+                "config_hash": config_hash(config, base_name, manifest["version"]),
+                # Who wrote the answers it learns, and whether that was the model being trained (no distillation).
+                "teacher": manifest.get("teacher", "unknown"), "student": base_name,
+                "self_taught": str(manifest.get("teacher") == f"local:{base_name}").lower()}
         trainer = make_trainer(model, tokenizer, config, train_rows, eval_rows, out_dir, report_to=["mlflow"])
         comet = None
         if run:

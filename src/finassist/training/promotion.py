@@ -1,9 +1,11 @@
 """Registering trained adapters and promoting one to `champion`, the version serving loads.
 
-A new version replaces the champion only when it scores better on `FINASSIST_PROMOTION_METRIC` (held-out
-perplexity by default) **on the same held-out set**: when the champion was evaluated on another dataset version,
-it is evaluated on the candidate's held-out questions first (and that report is kept on its run).
-`force` skips the comparison.
+A new version replaces the champion only when, **on the same held-out set**, it scores better on
+`FINASSIST_PROMOTION_METRIC` (held-out perplexity by default) *and* is no worse than the champion on any other
+metric both were scored on (ROUGE-L, groundedness, judge; perplexity when the base models match) by more than that
+metric's `TOLERANCE`. When the champion was evaluated on another dataset version, it is evaluated on the
+candidate's held-out questions first (and that report is kept on its run). The decision's reason lists every
+metric as champion → candidate. `force` skips the comparison.
 """
 
 from __future__ import annotations
@@ -21,6 +23,18 @@ from finassist.training.evaluate import evaluate, stored_evaluation
 log = logging.getLogger(__name__)
 
 LOWER_IS_BETTER = frozenset({"perplexity"})
+GATED = ("perplexity", "rouge_l", "groundedness", "judge")
+LABELS = {"perplexity": "perplexity", "rouge_l": "ROUGE-L", "groundedness": "groundedness", "judge": "judge"}
+# How much worse than the champion a metric may be and still count as "not worse". Greedy evaluation is
+# deterministic, so these are not for noise in re-scoring one adapter but for differences too small to mean a worse
+# model (the regression that motivated the gate was ROUGE-L 0.737 → 0.461, i.e. 0.276):
+# - ROUGE-L (0–1): 0.02 is one answer in ten losing a fifth of its overlap with the teacher's answer.
+# - groundedness (share of grounded answers, steps of 1/n): 0.02 lets no answer turn ungrounded on sets < 50.
+# - judge (1–5): 0.1 is one grade on one answer in ten.
+# - perplexity, when it is not the primary metric: 2 % relative (a ratio scale: a fixed margin would mean
+#   different things at 1.5 and at 15).
+TOLERANCE = {"rouge_l": 0.02, "groundedness": 0.02, "judge": 0.1}
+PERPLEXITY_TOLERANCE = 0.02  # relative
 
 
 class PromotionError(ValueError):
@@ -36,9 +50,70 @@ class Decision:
     candidate: float | None = None
     champion: float | None = None
     previous_champion: int | None = None
+    changes: tuple[Change, ...] = ()  # every metric, champion → candidate
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "changes": [c.as_dict() for c in self.changes]}
+
+
+@dataclass(frozen=True)
+class Change:
+    """One metric of the candidate against the champion's on the same held-out set."""
+
+    metric: str
+    champion: float | None
+    candidate: float | None
+    verdict: str  # better | same | within tolerance | worse | not compared
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    def __str__(self) -> str:
+        def show(value: float | None) -> str:
+            return "n/a" if value is None else f"{value:.4g}" if self.metric == "perplexity" else f"{value:.3f}"
+
+        return f"{LABELS.get(self.metric, self.metric)} {show(self.champion)} → {show(self.candidate)} ({self.verdict})"
+
+
+def compare(metric: str, candidate: float, champion: float) -> str:
+    """The verdict on one metric: better, same, within tolerance (worse by no more than its margin) or worse."""
+    if candidate == champion:
+        return "same"
+    if beats(metric, candidate, champion):
+        return "better"
+    allowed = abs(champion) * PERPLEXITY_TOLERANCE if metric in LOWER_IS_BETTER else TOLERANCE.get(metric, 0.0)
+    return "within tolerance" if abs(candidate - champion) <= allowed + 1e-12 else "worse"
+
+
+def gate(primary: str, candidate: dict[str, Any], champion: dict[str, Any],
+         perplexity_comparable: bool = True) -> tuple[bool, str, tuple[Change, ...]]:
+    """Promote when the primary metric is strictly better and no other metric both were scored on is worse than
+    the champion's by more than its tolerance: (promote, why, every metric's change)."""
+    changes = []
+    for metric in dict.fromkeys((primary, *GATED)):
+        mine, theirs = candidate.get(metric), champion.get(metric)
+        if mine is None or theirs is None or (metric == "perplexity" and not perplexity_comparable):
+            changes.append(Change(metric, theirs, mine, "not compared"))
+        else:
+            changes.append(Change(metric, float(theirs), float(mine), compare(metric, float(mine), float(theirs))))
+    head, guards = changes[0], changes[1:]
+    worse = [c for c in guards if c.verdict == "worse"]
+    label = LABELS.get(primary, primary)
+    if head.verdict != "better":
+        why = f"{label} is not better"
+    elif worse:
+        why = f"better {label}, but " + ", ".join(
+            f"{LABELS[c.metric]} is worse by {abs(c.candidate - c.champion):.3g} (more than the "  # type: ignore[operator]
+            f"{_allowed(c)} allowed)" for c in worse)
+    else:
+        why = f"better {label}, no metric worse beyond its tolerance"
+    return head.verdict == "better" and not worse, why, tuple(changes)
+
+
+def _allowed(change: Change) -> str:
+    if change.metric in LOWER_IS_BETTER:
+        return f"{PERPLEXITY_TOLERANCE:.0%}"
+    return f"{TOLERANCE.get(change.metric, 0.0):g}"
 
 
 def beats(metric: str, candidate: float, champion: float) -> bool:
@@ -55,8 +130,8 @@ def register(settings: Settings, run_id: str) -> tuple[ModelVersion, bool]:
     data = run.data
     if "dataset_version" not in data.tags:
         raise PromotionError(f"run {run_id} is not a finassist training run (no dataset_version tag)")
-    tags: dict[str, Any] = {k: data.tags[k] for k in ("base_model", "prompt_version", "dataset_version")
-                            if k in data.tags}
+    tags: dict[str, Any] = {k: data.tags[k] for k in ("base_model", "prompt_version", "dataset_version", "teacher",
+                                                      "self_taught") if k in data.tags}
     tags |= {k: f"{v:.6g}" for k, v in data.metrics.items()
              if k in ("train_loss", "eval_loss") or k.startswith("heldout_")}
     if "heldout_key" in data.tags:
@@ -119,24 +194,27 @@ def _decide(settings: Settings, candidate: ModelVersion, champion: ModelVersion 
             f"{candidate.label} has not been evaluated: finassist evaluate --adapter "
             f"models:/{candidate.name}/{candidate.version} (or promote with --force)"
         )
-    mine = _scores(settings, candidate, key, judge).get(metric)
-    if mine is None:
+    mine = _scores(settings, candidate, key, judge)
+    if mine.get(metric) is None:
         raise PromotionError(f"{candidate.label} has no {metric} score (judge scores need a teacher endpoint)")
     if champion is None:
-        return Decision(True, f"first champion ({metric} {mine:.4g})", candidate.version, metric, mine)
-    if metric == "perplexity" and champion.tags.get("base_model") != candidate.tags.get("base_model"):
+        scored = ", ".join(f"{LABELS[m]} {mine[m]:.4g}" for m in dict.fromkeys((metric, *GATED)) if m in mine)
+        return Decision(True, f"first champion ({scored})", candidate.version, metric, mine[metric])
+    same_base = champion.tags.get("base_model") == candidate.tags.get("base_model")
+    if metric == "perplexity" and not same_base:
         raise PromotionError(
             f"{candidate.label} and the champion {champion.label} have different base models "
             f"({candidate.tags.get('base_model')} vs {champion.tags.get('base_model')}): their perplexities are not "
             "comparable; set FINASSIST_PROMOTION_METRIC to another metric or promote with --force"
         )
-    theirs = _scores(settings, champion, key, judge).get(metric)
-    if theirs is None:
+    theirs = _scores(settings, champion, key, judge)
+    if theirs.get(metric) is None:
         raise PromotionError(f"the champion {champion.label} has no {metric} score on {key}")
-    better = beats(metric, mine, theirs)
-    verdict = "beats" if better else "does not beat"
-    reason = f"{metric} {mine:.4g} {verdict} the champion {champion.label}'s {theirs:.4g} on held-out set {key}"
-    return Decision(better, reason, candidate.version, metric, mine, theirs, previous)
+    promoted, why, changes = gate(metric, mine, theirs, perplexity_comparable=same_base)
+    verdict = "beats" if promoted else "does not beat"
+    reason = (f"{verdict} the champion {champion.label} on held-out set {key}: {why}; "
+              + ", ".join(str(c) for c in changes))
+    return Decision(promoted, reason, candidate.version, metric, mine[metric], theirs[metric], previous, changes)
 
 
-__all__ = ["Decision", "PromotionError", "RegistryError", "beats", "promote", "register"]
+__all__ = ["Change", "Decision", "PromotionError", "RegistryError", "beats", "gate", "promote", "register"]
