@@ -13,7 +13,7 @@ from finassist.config import Settings
 from finassist.llm import LLM, Generation, GenerationParams, LLMError, Message, ModelInfo, catalog
 from finassist.llm.remote import OpenAICompatibleLLM
 from finassist.training import dataset
-from finassist.training.dataset import choose_teacher, open_judge, open_teacher, teacher_label, teacher_warnings
+from finassist.training.teacher import choose_teacher, open_judge, open_teacher, teacher_label, teacher_warnings
 from test_catalog import _entry, _fake_package
 
 

@@ -36,8 +36,9 @@ def dataset_generate(
     from finassist.retrieval import Retriever
     from finassist.store import StoreError, open_store, search_mode
     from finassist.symbols import load_aliases
-    from finassist.training.dataset import choose_teacher, generate_dataset, open_teacher, teacher_label
+    from finassist.training.dataset import generate_dataset
     from finassist.training.questions import load_questions
+    from finassist.training.teacher import choose_teacher, open_teacher, teacher_label
     from finassist.training.tracking import log_dataset
 
     settings = load_settings()
@@ -301,6 +302,6 @@ def model_list(as_json: JsonOpt = False) -> None:
 
 
 def _judge(settings):
-    from finassist.training.dataset import open_judge
+    from finassist.training.teacher import open_judge
 
     return open_judge(settings)
