@@ -32,6 +32,9 @@ from finassist.llm import Generation, GenerationParams
 from finassist.llm.local import PACKAGED_MODEL, TransformersLLM, packaged_gguf, packaged_model_dir
 from finassist.prompt import build_messages_v1
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from loras import random_lora
+
 PARAGRAPH = (
     "{company} said revenue for the quarter rose {pct} percent to ${rev} billion, ahead of analyst estimates, as "
     "demand for its cloud and services business offset weaker hardware sales. The board approved a dividend of "
@@ -63,24 +66,6 @@ def prefix_agreement(a: list[int], b: list[int]) -> int:
             break
         n += 1
     return n
-
-
-def make_lora(out: Path) -> Path:
-    """A peft LoRA on q/k/v/o with random B (std 0.1), as in tests/test_llm_engine.py."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    base = AutoModelForCausalLM.from_pretrained(packaged_model_dir(Settings().models_path), dtype=torch.float32)
-    torch.manual_seed(0)
-    model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj",
-                                                                               "o_proj"]))
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "lora_B" in name:
-                param.normal_(std=0.1)
-    model.save_pretrained(out)
-    return out
 
 
 def timed_stream(stream) -> dict:
@@ -306,7 +291,7 @@ def main() -> None:
     messages = rag_messages(args.prompt_tokens, tokenizer)
     ids = list(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=False))
     work = Path(tempfile.mkdtemp(prefix="engines-"))
-    lora = make_lora(work / "lora")
+    lora = random_lora(work / "lora")
     engines = args.engines.split(",")
     report = {"date": datetime.now(UTC).isoformat(timespec="minutes"), "model": PACKAGED_MODEL,
               "prompt_tokens": len(ids), "new_tokens": args.new_tokens, "threads": args.threads,

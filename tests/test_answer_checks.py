@@ -275,3 +275,35 @@ def test_no_repeat_bans_repeating_the_answers_own_ngrams_but_not_the_prompts():
     # The answer [1, 2] may go on with 9 although the prompt said "1 2 9": the news must stay copyable.
     scores = ban(torch.tensor([[1, 2, 9, 1, 2]]), torch.zeros(1, 10))
     assert torch.isfinite(scores).all()
+
+
+@pytest.mark.slow
+def test_each_served_answer_is_graded_for_groundedness_into_a_rolling_gauge(chain_parts):
+    """Serving scores every answer from news with the training evaluation's metric; answers without news (the
+    not-covered reply) are not graded; /metrics carries the share of the recent ones and how many that is."""
+    from prometheus_client import generate_latest
+
+    from finassist.inference.chain import AskInput, RAGChain
+    from finassist.inference.monitoring import Metrics
+
+    settings, retriever = chain_parts
+    metrics, records = Metrics(), []
+
+    def finished(record):
+        records.append(record)
+        metrics.observe_run(record)
+
+    for text, question in [
+        ("Riverment recalled 40,000 sedans [1].", "How many sedans is Riverment recalling?"),  # grounded
+        # one invented number beside a true one: the checks keep it (only all-invented figures are replaced)
+        ("Riverment recalled 40,000 sedans, costing $90 million [1].", "How many sedans is Riverment recalling?"),
+        ("Greenbarrow raises pizza prices by 6% [1].", "What is Greenbarrow doing to prices?"),  # grounded
+        ("Riverment recalled 40,000 sedans [1].", "What was Apple's revenue last quarter?"),  # not covered
+    ]:
+        chain = RAGChain(retriever, ScriptedLLM(text), settings, load_aliases(), on_finish=finished)
+        chain.ask(AskInput(question=question))
+    assert [r.grounded for r in records] == [True, False, True, None]
+    text = generate_latest(metrics.registry).decode()
+    assert 'finassist_answers_graded_total{grounded="true"} 2.0' in text
+    assert 'finassist_answers_graded_total{grounded="false"} 1.0' in text
+    assert "finassist_groundedness 0.666" in text and "finassist_groundedness_answers 3.0" in text

@@ -123,6 +123,20 @@ def test_a_run_that_fails_halfway_keeps_its_answers_and_the_rerun_asks_only_the_
     assert fixed.train + fixed.eval == broken.train + broken.eval + 1
 
 
+def test_a_teacher_budget_asks_at_most_that_many_and_the_next_run_asks_the_rest(setup):
+    settings, questions, retriever, _ = setup
+    with FakeOpenAI(reply=teacher_reply, api_key="sk-teacher") as fake:
+        first = generate_dataset(settings, questions, retriever, remote_teacher(fake), "openai:teacher-1", {},
+                                 max_calls=4)
+        assert len(fake.chat_requests) == 4 and (first.generated, first.deferred) == (4, 2)
+        assert first.train + first.eval == 3  # q001-q004 asked, the Riverment refusal dropped
+        second = generate_dataset(settings, questions, retriever, remote_teacher(fake), "openai:teacher-1", {},
+                                  max_calls=4)
+        assert len(fake.chat_requests) == 6  # only the two that waited; cached answers cost no budget
+    assert (second.generated, second.reused, second.deferred) == (2, 4, 0)
+    assert second.version != first.version and second.train + second.eval == 4  # + q005 (q006's empty is dropped)
+
+
 def test_the_split_never_puts_one_question_on_both_sides():
     hit = Hit(article_id="1", headline="h", score=1.0, created_at=datetime(2026, 1, 1, tzinfo=UTC),
               updated_at=datetime(2026, 1, 1, tzinfo=UTC), symbols=[], text="t", chunk_index=0)

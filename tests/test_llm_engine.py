@@ -15,6 +15,7 @@ from finassist.config import Settings
 from finassist.llm import Generation, GenerationParams, LLMError, LLMTimeoutError, open_llm
 from finassist.llm.llamacpp import LlamaCppLLM
 from finassist.llm.local import PACKAGED_MODEL
+from loras import random_lora
 
 SHORT = [{"role": "user", "content": "What is 2+2? Answer with one number."}]  # SmolLM2 answers and stops
 LONG = [{"role": "user", "content": "Count from 1 to 100, separated by commas."}]  # SmolLM2 goes on and on
@@ -171,6 +172,41 @@ def test_concurrent_requests_decode_together_in_parallel_slots(engine):
     assert switches >= 10, order
 
 
+def test_the_api_admits_as_many_answers_at_once_as_the_engine_has_slots(engine, home):
+    """Unset FINASSIST_API_MAX_CONCURRENCY means the engine's slots: with 2 slots and no queue, two simultaneous
+    questions are both answered (a gate of 1 would refuse one with 503)."""
+    from fastapi.testclient import TestClient
+
+    from finassist.inference.api import Services, create_app
+
+    from conftest import ingest_rows
+    from newsgen import brookward_dividend
+
+    assert Settings(llm_backend="transformers").answer_concurrency == 1
+    assert Settings(llm_backend="llamacpp", llm_parallel=3).answer_concurrency == 3
+    assert Settings(llm_backend="llamacpp", api_max_concurrency=1).answer_concurrency == 1
+    settings = Settings(home=home, llm_backend="llamacpp", llm_parallel=2, api_max_queue=0, tracing=False,
+                        champion_poll_s=0)
+    ingest_rows(settings, [brookward_dividend(1)], home.parent / "news.jsonl")
+    services = Services(settings, llm=engine)
+    services.load()
+    barrier, statuses = threading.Barrier(2), []
+    with TestClient(create_app(settings, services)) as client:
+
+        def ask() -> None:
+            barrier.wait()
+            r = client.post("/v1/ask", json={"question": "How much did Brookward cut its dividend?",
+                                             "max_tokens": 48, "temperature": 0})
+            statuses.append(r.status_code)
+
+        threads = [threading.Thread(target=ask) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+    assert statuses == [200, 200], statuses
+
+
 def test_a_batch_answers_every_prompt(engine):
     conversations = [SHORT, LONG, COLOURS]
     batch = engine.generate_batch(conversations, GenerationParams(max_new_tokens=8))
@@ -184,27 +220,7 @@ def test_a_batch_answers_every_prompt(engine):
 
 @pytest.fixture(scope="module")
 def lora_dir(tmp_path_factory) -> Path:
-    """A LoRA on every attention projection (q and k exercise llama's rotary row order in GGUF) with random B:
-    peft starts B at zero, so an untrained adapter would change nothing. std 0.1 changes the answers without
-    making the model chaotic (at 0.5 near-tied logits decide, and any two correct engines part ways)."""
-    import json
-
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    base = AutoModelForCausalLM.from_pretrained(Settings().models_path / PACKAGED_MODEL, dtype=torch.float32)
-    torch.manual_seed(0)  # before get_peft_model, which draws lora_A: the same adapter in every run
-    model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj",
-                                                                               "o_proj"]))
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "lora_B" in name:
-                param.normal_(std=0.1)
-    path = tmp_path_factory.mktemp("lora") / "finassist-lora"
-    model.save_pretrained(path)
-    (path / "finassist.json").write_text(json.dumps({"prompt_version": "v1", "base_model": PACKAGED_MODEL}))
-    return path
+    return random_lora(tmp_path_factory.mktemp("lora") / "finassist-lora")
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from finassist.training.loop import (
     LoopBusyError,
     LoopState,
     PhaseError,
+    ServedQuality,
     cycle_lock,
     due,
     load_state,
@@ -45,6 +46,19 @@ def test_the_first_cycle_is_due_and_then_only_new_articles_or_time_make_one_due(
     run, why = due(done, 100, NOW + 3600, 20, every_s=3600)
     assert run and "since the last cycle" in why
     assert due(done, 100, NOW, 20, None, force=True) == (True, "forced (--now)")
+
+
+def test_low_served_groundedness_makes_a_cycle_due_with_enough_answers_and_not_right_after_one():
+    done = LoopState(cycles=1, last_finished=NOW - 2 * 3600, articles_at_last_dataset=100)
+    low, high = ServedQuality(0.4, 100), ServedQuality(0.8, 100)
+    run, why = due(done, 100, NOW, 20, None, quality=low, min_groundedness=0.6)
+    assert run and why == "served groundedness 0.40 < 0.6 over the last 100 answers"
+    assert not due(done, 100, NOW, 20, None, quality=high, min_groundedness=0.6)[0]
+    assert not due(done, 100, NOW, 20, None, quality=ServedQuality(0.1, 5), min_groundedness=0.6)[0]  # too few
+    assert not due(done, 100, NOW, 20, None, quality=low)[0]  # no floor set: quality is not a trigger
+    assert not due(done, 100, NOW, 20, None, quality=None, min_groundedness=0.6)[0]  # serving unreadable
+    just_trained = LoopState(cycles=2, last_finished=NOW - 600, articles_at_last_dataset=100)
+    assert not due(just_trained, 100, NOW, 20, None, quality=low, min_groundedness=0.6)[0]  # give it time
 
 
 def test_an_unfinished_cycle_is_due_again_whatever_the_news():
@@ -160,7 +174,8 @@ def test_three_cycles_promote_then_skip_then_survive_a_kill_and_decide(tmp_path,
     env = {**os.environ, "FINASSIST_HOME": str(home), "FINASSIST_TEACHER_MAX_TOKENS": "24",
            "FINASSIST_TRACING": "false", "FINASSIST_TEACHER_MODEL": "student"}
     loop = [sys.executable, "-m", "finassist.cli", "loop", "--once", "--questions", "4", "--config", str(config),
-            "--eval-examples", "1", "--eval-tokens", "4", "--min-new-articles", "3", "--json"]
+            "--eval-examples", "1", "--eval-tokens", "4", "--min-new-articles", "3", "--news-questions", "2",
+            "--json"]
 
     def ingest(rows, name):
         path = write_jsonl(tmp_path / name, rows)
@@ -177,6 +192,7 @@ def test_three_cycles_promote_then_skip_then_survive_a_kill_and_decide(tmp_path,
     first = cycle()
     assert (first["cycle"], first["trigger"], first["decision"]) == (1, "first cycle", "promoted")
     assert list(first["phases"]) == list(PHASES)
+    assert first["phases"]["dataset"]["questions"] == 4 + 1  # + one about the news (the same event 4 times)
 
     second = cycle()
     assert second["decision"] == "skipped" and "0 new articles" in second["detail"] and not second["phases"]

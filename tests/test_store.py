@@ -58,6 +58,16 @@ def test_empty_store_answers_queries(store):
     assert store.dim() is None
 
 
+def test_latest_gives_the_newest_articles_once_each_newest_first(store):
+    assert store.latest(3) == []
+    stamps = {"old": "2026-08-01T10:00:00Z", "new": "2026-09-03T10:00:00Z", "mid": "2026-09-02T10:00:00Z"}
+    store.write([item(aid, n, created=t, updated=t) for (aid, t), n in zip(stamps.items(), (2, 3, 1), strict=True)])
+    assert [h.article_id for h in store.latest(2)] == ["new", "mid"]
+    latest = store.latest(10)
+    assert [h.article_id for h in latest] == ["new", "mid", "old"] and {h.chunk_index for h in latest} == {0}
+    assert latest[0].headline == "Hnew" and latest[0].symbols == ["NVLT"]
+
+
 def test_reingesting_same_article_keeps_point_count(store):
     r1 = store.write([item("a"), item("b", 2)])
     assert (r1.written, r1.points) == (["a", "b"], 5)

@@ -200,7 +200,10 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)
     api_key: SecretStr | None = Field(None, description="Bearer key required on /v1/* when set.")
-    api_max_concurrency: int = Field(1, ge=1, le=256, description="Answers generated at once.")
+    api_max_concurrency: int | None = Field(
+        None, ge=1, le=256, description="Answers generated at once; unset = what the engine decodes together "
+        "(llamacpp and openai: FINASSIST_LLM_PARALLEL; transformers: 1)."
+    )
     api_max_queue: int = Field(8, ge=0, le=10_000, description="Requests waiting beyond that; more get 503.")
     api_max_body_bytes: int = Field(65_536, ge=1_024, description="Larger request bodies get 413.")
     api_max_header_bytes: int = Field(32_768, ge=1_024, description="Larger request heads get 431.")
@@ -214,6 +217,11 @@ class Settings(BaseSettings):
         False, description="Serve /docs and /redoc (Swagger UI/ReDoc from their CDN) and an open /openapi.json."
     )
     api_metrics_public: bool = Field(False, description="/metrics without the API key even when one is set.")
+    champion_poll_s: float = Field(
+        60.0, ge=0, description="Seconds between looks at the registry for a moved alias (FINASSIST_LLM_ADAPTER's, "
+        "@champion by default): serving then swaps to the new version with no failed request; 0 = only on "
+        "POST /v1/admin/reload."
+    )
 
     # --- monitoring ------------------------------------------------------------------------------
     mlflow_uri: str | None = Field(None, description="MLflow tracking URI; unset = sqlite under FINASSIST_HOME.")
@@ -250,6 +258,13 @@ class Settings(BaseSettings):
     @property
     def tracking_uri(self) -> str:
         return self.mlflow_uri or f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    @property
+    def answer_concurrency(self) -> int:
+        """Answers the API generates at once: the engine's slots unless FINASSIST_API_MAX_CONCURRENCY says."""
+        if self.api_max_concurrency is not None:
+            return self.api_max_concurrency
+        return 1 if self.llm_backend == "transformers" else self.llm_parallel
 
     @property
     def adapter_spec(self) -> str:

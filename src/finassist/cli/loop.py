@@ -24,6 +24,34 @@ def _count_articles(settings) -> int:
         close_stores()  # the dataset phase opens the (embedded) store in its own process
 
 
+def served_quality(url: str, settings):
+    """Serving's rolling groundedness from its Prometheus /metrics (None, with a log line, when unreadable: a down
+    API must not stop training on news)."""
+    import logging
+
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from finassist.training.loop import ServedQuality
+
+    headers = {"Authorization": f"Bearer {settings.api_key.get_secret_value()}"} if settings.api_key else {}
+    try:
+        response = httpx.get(url, headers=headers, timeout=10)
+        response.raise_for_status()
+        values: dict[str, float] = {}
+        for family in text_string_to_metric_families(response.text):
+            for sample in family.samples:
+                if sample.name in ("finassist_groundedness", "finassist_groundedness_answers"):
+                    values[sample.name] = sample.value
+    except (httpx.HTTPError, ValueError) as exc:
+        logging.getLogger(__name__).warning("cannot read served groundedness from %s: %s", url, exc)
+        return None
+    if "finassist_groundedness" not in values:
+        logging.getLogger(__name__).warning("%s has no finassist_groundedness gauge (not a finassist API?)", url)
+        return None
+    return ServedQuality(values["finassist_groundedness"], int(values.get("finassist_groundedness_answers", 0)))
+
+
 def _numbers(value: Any, prefix: str = "") -> dict[str, float]:
     """The numeric leaves of a phase's JSON result, as MLflow metric names."""
     out: dict[str, float] = {}
@@ -83,10 +111,23 @@ def loop_command(
     eval_examples: Annotated[int | None, typer.Option(min=1, help="Held-out examples to evaluate on.")] = None,
     eval_tokens: Annotated[int, typer.Option(min=1, max=1024, help="Answer length when evaluating.")] = 96,
     poll: Annotated[float, typer.Option(min=1, help="Seconds between checks without --once.")] = 300,
+    news_questions: Annotated[int, typer.Option(
+        min=0, max=1000, help="Questions about the newest articles added to each dataset (0: the fixed set only)."
+    )] = 8,
+    teacher_budget: Annotated[int | None, typer.Option(
+        min=0, help="Teacher calls per cycle at most (a paid endpoint); questions beyond it wait for the next cycle."
+    )] = None,
+    min_groundedness: Annotated[float | None, typer.Option(
+        min=0, max=1, help="Also run when serving's rolling groundedness (its /metrics) is below this, over at least "
+        "20 answers, an hour or more after the last cycle."
+    )] = None,
+    metrics_url: Annotated[str | None, typer.Option(
+        help="Serving's /metrics for --min-groundedness (default http://FINASSIST_API_HOST:FINASSIST_API_PORT/metrics)."
+    )] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Continuous training: when the news has grown (or --every has passed), run dataset → train → evaluate →
-    register → gated promote, and print one line per decision."""
+    """Continuous training: when the news has grown (or --every has passed, or served groundedness fell below
+    --min-groundedness), run dataset → train → evaluate → register → gated promote; one line per decision."""
     setup_logging()
     from finassist.store import StoreError
     from finassist.training.loop import (
@@ -107,7 +148,8 @@ def loop_command(
         every_s = parse_every(every) if every else None
     except ValueError as e:
         fail(str(e))
-    options = CycleOptions(questions, k, config, eval_examples, eval_tokens)
+    options = CycleOptions(questions, k, config, eval_examples, eval_tokens, teacher_budget, news_questions)
+    quality_url = metrics_url or f"http://{settings.api_host}:{settings.api_port}/metrics"
     folder = settings.home / "loop"
     state_path = folder / "state.json"
     stop = {"requested": False}
@@ -130,7 +172,8 @@ def loop_command(
         with cycle_lock(folder / "lock"):
             state = load_state(state_path)
             articles = _count_articles(settings)
-            run, why = due(state, articles, time.time(), min_new, every_s, force)
+            quality = served_quality(quality_url, settings) if min_groundedness is not None else None
+            run, why = due(state, articles, time.time(), min_new, every_s, force, quality, min_groundedness)
             if not run:
                 return CycleResult(state.cycles, why, "skipped", why)
             resumed = state.in_progress or {}

@@ -27,6 +27,12 @@ def dataset_generate(
     ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N questions.")] = None,
     k: Annotated[int | None, typer.Option(min=1, max=20, help="News per prompt (FINASSIST_RETRIEVAL_K).")] = None,
+    from_news: Annotated[int, typer.Option(
+        min=0, max=1000, help="Also ask up to N questions about the newest articles (their company and event)."
+    )] = 0,
+    max_teacher_calls: Annotated[int | None, typer.Option(
+        min=0, help="Ask the teacher at most this many new questions (cached answers are free); the rest wait."
+    )] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Ask the teacher LLM each question with news context from the feature store; store a new dataset version."""
@@ -37,6 +43,7 @@ def dataset_generate(
     from finassist.store import StoreError, open_store, search_mode
     from finassist.symbols import load_aliases
     from finassist.training.dataset import generate_dataset
+    from finassist.training.news_questions import with_news_questions
     from finassist.training.questions import load_questions
     from finassist.training.teacher import choose_teacher, open_teacher, teacher_label
     from finassist.training.tracking import log_dataset
@@ -52,13 +59,17 @@ def dataset_generate(
         retriever = Retriever(
             store, get_embedder(settings.embedding_model, settings.embedding_device), search_mode(settings)
         )
+        aliases = load_aliases(settings.symbol_aliases)
+        if from_news:  # a few more articles than questions: some name no company or repeat a question
+            questions = with_news_questions(questions, store.latest(from_news * 3), aliases, from_news, limit)
+            limit = None
         teacher = open_teacher(settings, choose_teacher(settings))
     except (ValueError, FileNotFoundError, StoreError, LLMError) as e:
         fail(str(e))
     try:
         report = generate_dataset(
-            settings, questions, retriever, teacher, teacher_label(settings, teacher),
-            load_aliases(settings.symbol_aliases), limit=limit,
+            settings, questions, retriever, teacher, teacher_label(settings, teacher), aliases, limit=limit,
+            max_calls=max_teacher_calls,
         )
     except LLMError as e:
         fail(str(e))
@@ -69,7 +80,8 @@ def dataset_generate(
         f"{report.eval} eval examples from {report.questions} questions; teacher {report.teacher}, student "
         f"{report.student}; {report.generated} generated, {report.reused} reused; dropped {report.dropped_empty} "
         f"empty, {report.dropped_refusal} refusals, {report.dropped_stub} stubs, {report.dropped_looping} looping, "
-        f"{report.dropped_duplicate} duplicates; {report.failed} failed\n"
+        f"{report.dropped_duplicate} duplicates; {report.failed} failed"
+        + (f"; {report.deferred} over the teacher budget, for a later run" if report.deferred else "") + "\n"
         f"  {report.path}" + "".join(f"\n  warning: {w}" for w in report.warnings)
     )
     emit(result, as_json, human)

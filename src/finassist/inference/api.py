@@ -50,6 +50,18 @@ def bearer_auth(settings: Settings) -> list[Any]:
     return [Depends(authorized)]
 
 
+def admin_auth(settings: Settings) -> list[Any]:
+    """Admin routes: the API key when one is set; without one, only clients on this machine (loopback)."""
+
+    def local_only(request: Request) -> None:
+        host = request.client.host if request.client else ""
+        if settings.api_key is None and not (host == "::1" or host.startswith("127.")):
+            raise ApiError(403, "admin routes need FINASSIST_API_KEY to be set when called from another machine",
+                           "forbidden")
+
+    return [*bearer_auth(settings), Depends(local_only)]
+
+
 def create_app(
     settings: Settings, services: Services | None = None, background: tuple[Callable[[], Any], ...] = ()
 ) -> FastAPI:
@@ -57,7 +69,7 @@ def create_app(
     streaming feature pipeline) run in daemon threads once the app starts, and /readyz fails when one fails."""
     services = services or Services(settings)
     metrics = services.metrics
-    gate = Gate(settings.api_max_concurrency, settings.api_max_queue, metrics)
+    gate = Gate(settings.answer_concurrency, settings.api_max_queue, metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -66,6 +78,8 @@ def create_app(
         for task in background:
             services.start_background(task)
         yield {METRICS_STATE_KEY: metrics}  # uvicorn's lifespan state: `protocol.py` counts what it refuses
+        if services.watcher is not None:
+            services.watcher.stop()
         if services.tracer is not None:
             services.tracer.flush()
 
@@ -90,7 +104,7 @@ def create_app(
     )
     add_error_handlers(app)
     auth = bearer_auth(settings)
-    add_ops_routes(app, settings, services, auth)
+    add_ops_routes(app, settings, services, auth, admin_auth(settings))
     add_search_routes(app, settings, services, auth)
     add_answer_routes(app, services, gate, auth)
     return app

@@ -33,7 +33,8 @@ from finassist.answer_checks import (
 )
 from finassist.config import Settings
 from finassist.domain import Hit
-from finassist.llm import LLM, Generation, GenerationParams
+from finassist.grounding import context_text, is_grounded
+from finassist.llm import LLM, Generation, GenerationParams, ModelInfo
 from finassist.prompt import ChatTurn, Prompt, fit_prompt
 from finassist.retrieval import Retriever, retrieve_for_question
 
@@ -112,6 +113,8 @@ class RunRecord:
     coverage: Coverage | None = None  # whether the news found covers what the question asks about (checks on)
     answer: Answer | None = None
     error: str | None = None
+    model: ModelInfo | None = None  # what answered (the chain's model; a swap does not change it mid-answer)
+    grounded: bool | None = None  # the answer states a fact of its news and no number absent from it (None: no news)
 
     def step(self, name: str) -> Step:
         self.steps.append(Step(name, time.time_ns()))
@@ -256,6 +259,8 @@ class RAGChain:
             text = lead + checks.text
             record.notes.extend(checks.notes)
         usage = Usage(prompt_tokens=generation.prompt_tokens, completion_tokens=generation.completion_tokens)
+        if prompt.context:  # the training evaluation's metric, per served answer (microseconds of regex)
+            record.grounded = is_grounded(text, context_text(prompt.context))
         yield self._answer(record, prompt, text, usage, generation.finish_reason, lead + generation.text)
 
     def _answer(
@@ -281,7 +286,7 @@ class RAGChain:
     def stream(self, request: AskInput, cancel: threading.Event | None = None) -> Iterator[str | Answer]:
         """Answer text pieces as generated, then the `Answer` (whole text, sources, usage). Once `cancel` is set
         (the client left) no generation starts; one under way stops when its consumer closes this generator."""
-        record = RunRecord(request)
+        record = RunRecord(request, model=self.llm.info)
         try:
             for item in self.runnable.stream({"request": request, "record": record, "cancel": cancel}):
                 if isinstance(item, Answer):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,6 +22,7 @@ from finassist.llm import ModelInfo
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "finassist-serving"
+GROUNDEDNESS_WINDOW = 100  # answers the rolling groundedness gauge covers
 REDACTED = "***"
 
 
@@ -88,7 +90,7 @@ class Tracer:
             "since": r.since.isoformat() if r.since else None,
             "k": r.k,
         }
-        info = self.info
+        info = run.model or self.info  # the model this answer was generated with (serving may have swapped since)
         root = mlflow.start_span_no_context(
             "ask",
             span_type=SpanType.CHAIN,
@@ -128,6 +130,7 @@ class Tracer:
                 "prompt_tokens": answer.usage.prompt_tokens if answer else 0,
                 "completion_tokens": answer.usage.completion_tokens if answer else 0,
                 "latency_ms": answer.latency_ms if answer else 0,
+                "grounded": "" if run.grounded is None else run.grounded,
             },
             status="ERROR" if run.error else "OK",
             end_time_ns=max(end_ns, run.start_ns + 1),
@@ -215,9 +218,34 @@ class Metrics:
             "finassist_requests_queued", "Requests waiting for a generation slot", registry=self.registry
         )
         self.rejected = Counter("finassist_rejected", "Requests refused as busy (503)", registry=self.registry)
+        self.graded = Counter(
+            "finassist_answers_graded", "Answers from news checked for groundedness", ["grounded"],
+            registry=self.registry,
+        )
+        self.groundedness = Gauge(
+            "finassist_groundedness",
+            f"Share of grounded answers among the last {GROUNDEDNESS_WINDOW} answered from news (the training "
+            "evaluation's metric: a fact of the cited news stated, no number absent from it)",
+            registry=self.registry,
+        )
+        self.groundedness_answers = Gauge(
+            "finassist_groundedness_answers", "Answers the groundedness gauge covers now", registry=self.registry
+        )
+        self._recent: deque[bool] = deque(maxlen=GROUNDEDNESS_WINDOW)
+        self._recent_lock = threading.Lock()
+        self.champion_swaps = Counter(
+            "finassist_champion_swaps", "Served-model swaps after the registry alias moved", ["outcome"],
+            registry=self.registry,
+        )
 
     def observe_run(self, run: RunRecord) -> None:
         self.retrieval_hits.observe(len(run.hits))
+        if run.grounded is not None:
+            self.graded.labels(str(run.grounded).lower()).inc()
+            with self._recent_lock:
+                self._recent.append(run.grounded)
+                self.groundedness.set(sum(self._recent) / len(self._recent))
+                self.groundedness_answers.set(len(self._recent))
         if run.generation is not None:
             self.tokens.labels("prompt").inc(run.generation.prompt_tokens)
             self.tokens.labels("completion").inc(run.generation.completion_tokens)

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.sse import format_sse_event
 
 from finassist.inference import openai_compat as oa
-from finassist.inference.chain import Answer, AskInput
+from finassist.inference.chain import Answer, AskInput, RAGChain
 from finassist.inference.errors import ApiError, as_api_error, error_body
 from finassist.inference.limits import Gate, report_stream_error
 from finassist.inference.services import Services
@@ -87,21 +87,26 @@ def _data(obj: dict[str, Any]) -> bytes:
 
 def add_answer_routes(app: FastAPI, services: Services, gate: Gate, auth: list[Depends]) -> None:
 
-    async def answer_stream(request: AskInput) -> AsyncGenerator[str | Answer, None]:
-        """The chain's output, with a generation slot held until the last item."""
-        chain = services.require_chain()
-        await gate.acquire()  # cancelled while waiting (client gone): leaves the queue
-        stop = threading.Event()
+    async def answer_stream(request: AskInput, chain: RAGChain) -> AsyncGenerator[str | Answer, None]:
+        """The chain's output, with a generation slot held until the last item and the chain leased (a model swap
+        meanwhile lets this answer finish on the model it started with)."""
         try:
-            async with aclosing(iterate_in_thread(lambda: chain.stream(request, cancel=stop), stop)) as items:
-                async for item in items:
-                    yield item
+            await gate.acquire()  # cancelled while waiting (client gone): leaves the queue
+            stop = threading.Event()
+            try:
+                async with aclosing(iterate_in_thread(lambda: chain.stream(request, cancel=stop), stop)) as items:
+                    async for item in items:
+                        yield item
+            finally:
+                gate.release()
         finally:
-            gate.release()
+            services.release(chain)
 
-    async def start_stream(request: AskInput) -> tuple[Any, AsyncGenerator[str | Answer, None]]:
-        """The first item and the rest: errors before the first token surface as HTTP errors."""
-        stream = answer_stream(request)
+    async def start_stream(request: AskInput) -> tuple[Any, AsyncGenerator[str | Answer, None], RAGChain]:
+        """The first item, the rest and the chain answering: errors before the first token surface as HTTP
+        errors."""
+        chain = services.lease()
+        stream = answer_stream(request, chain)
         try:
             first = await anext(stream)
         except Exception as exc:
@@ -110,7 +115,7 @@ def add_answer_routes(app: FastAPI, services: Services, gate: Gate, auth: list[D
         except BaseException:  # cancelled: the client left
             await stream.aclose()
             raise
-        return first, stream
+        return first, stream, chain
 
     async def last_item(first: Any, stream: AsyncGenerator[str | Answer, None]) -> Answer:
         """The whole answer, for a client that wants no stream (a failure after the first token is still typed)."""
@@ -131,7 +136,7 @@ def add_answer_routes(app: FastAPI, services: Services, gate: Gate, auth: list[D
         """Answer a question from fresh news. With `stream`, server-sent events: `token` events ({"text"}), then
         one `done` event with the whole answer, sources and usage (or an `error` event)."""
         request = AskInput(**body.model_dump(exclude={"stream"}))
-        first, stream = await start_stream(request)
+        first, stream, _ = await start_stream(request)
         if not body.stream:
             return await last_item(first, stream)
 
@@ -163,10 +168,10 @@ def add_answer_routes(app: FastAPI, services: Services, gate: Gate, auth: list[D
         except ValueError as exc:
             raise ApiError(422, str(exc), "invalid_request_error") from None
         cid = oa.completion_id()
-        first, stream = await start_stream(request)
+        first, stream, chain = await start_stream(request)
         if not body.stream:
             return JSONResponse(oa.completion(await last_item(first, stream), cid))
-        info = services.llm.info  # type: ignore[union-attr]
+        info = chain.llm.info
         model = oa.model_name(info.model, info.adapter)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
 

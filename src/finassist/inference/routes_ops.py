@@ -1,4 +1,5 @@
-"""Operational routes: /healthz, /readyz, /metrics, the chat UI at / and, with docs off, a keyed /openapi.json.
+"""Operational routes: /healthz, /readyz, /metrics, POST /v1/admin/reload (follow the registry's alias now), the
+chat UI at / and, with docs off, a keyed /openapi.json.
 
 With FINASSIST_API_KEY set, /metrics needs the key too (Prometheus sends it with `authorization: {credentials}`)
 unless FINASSIST_API_METRICS_PUBLIC; /healthz and /readyz stay open for load balancers and orchestrators.
@@ -20,6 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from finassist.config import Settings
+from finassist.inference.errors import ApiError
 from finassist.inference.services import Services
 
 
@@ -44,7 +46,9 @@ def chat_page() -> tuple[str, dict[str, str]]:
     return page, headers
 
 
-def add_ops_routes(app: FastAPI, settings: Settings, services: Services, auth: list[Depends]) -> None:
+def add_ops_routes(
+    app: FastAPI, settings: Settings, services: Services, auth: list[Depends], admin: list[Depends]
+) -> None:
     metrics_auth = [] if settings.api_metrics_public else auth
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -82,8 +86,21 @@ def add_ops_routes(app: FastAPI, settings: Settings, services: Services, auth: l
                 "backend": info.backend,
                 "tracing": services.tracer is not None,
                 "background": background,
+                # what the alias watcher follows, its last error (the served version kept serving), and the
+                # adapters still in use: the current one, then swapped-out ones finishing their answers
+                "champion": (services.watcher.describe() if services.watcher else {}) | {"in_use": services.in_use()},
             }
         )
+
+    @app.post("/v1/admin/reload", dependencies=admin)
+    def reload() -> dict[str, Any]:
+        """Look at the registry now: when the alias (`@champion`) names another version, load it beside the served
+        model and swap; answers under way finish on the old one. A failed load leaves the old one serving."""
+        services.require_chain()
+        check = services.watcher.check()  # type: ignore[union-attr]
+        if check.failed:
+            raise ApiError(500, check.detail, "reload_failed")
+        return check.as_dict() | {"in_use": services.in_use()}
 
     @app.get("/metrics", include_in_schema=False, dependencies=metrics_auth)
     async def prometheus() -> Response:

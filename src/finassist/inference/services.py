@@ -1,5 +1,6 @@
-"""What the API serves with, loaded once per process: the LLM, the RAG chain, the tracer, the metrics; and the
-background tasks that run beside it (the in-process feature pipeline), whose state is part of readiness."""
+"""What the API serves with, loaded once per process: the LLM, the RAG chain, the tracer, the metrics; the
+background tasks that run beside it (the in-process feature pipeline, the champion watcher), whose state is part of
+readiness; and the swap of the served model (`champion.py`) with the leases that let answers under way finish on it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any, Literal
 
 from finassist.config import Settings
 from finassist.inference.chain import RAGChain, RunRecord
+from finassist.inference.champion import ChampionWatcher, follows_alias
 from finassist.inference.errors import ApiError
 from finassist.inference.monitoring import Metrics, Tracer, redact, secret_values
 from finassist.llm import LLM
@@ -45,6 +47,10 @@ class Services:
     error: str | None = None
     ready: threading.Event = field(default_factory=threading.Event)
     background: list[BackgroundTask] = field(default_factory=list)
+    watcher: ChampionWatcher | None = None
+    _leases: dict[int, int] = field(default_factory=dict)  # id(chain) -> answers under way on it
+    _retired: dict[int, RAGChain] = field(default_factory=dict)  # swapped out, closed when its last answer ends
+    _lease_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def load(self) -> None:
         from finassist.embed import get_embedder
@@ -62,14 +68,17 @@ class Services:
             self.chain = RAGChain(retriever, self.llm, s, aliases, on_finish=self._finished)
             self.ready.set()
             log.info("ready: %s (adapter: %s)", self.llm.info.model, self.llm.info.adapter or "none")
+            self.watcher = ChampionWatcher(self, s.champion_poll_s)
+            if s.champion_poll_s > 0 and follows_alias(s.adapter_spec):
+                self.start_background(self.watcher.run, "champion-watcher")
             # After readiness: a slow or unreachable tracking server (MLflow retries for minutes) must not hold
             # the API back; requests answered before it is set up are not traced.
             self.tracer = self._tracer() if s.tracing else None
         except Exception as exc:  # shown by /readyz: without any configured secret a message might quote
-            self.error = self._redact(exc)
+            self.error = self.redact(exc)
             log.error("loading failed: %s", self.error)
 
-    def _redact(self, exc: BaseException) -> str:
+    def redact(self, exc: BaseException) -> str:
         return redact(f"{type(exc).__name__}: {exc}", secret_values(self.settings))
 
     def _tracer(self) -> Tracer | None:
@@ -92,9 +101,52 @@ class Services:
             raise ApiError(503, message, "not_ready", {"Retry-After": "2"})
         return self.chain
 
+    # --- the served model: leases and swaps -------------------------------------------------------------
+    def lease(self) -> RAGChain:
+        """The chain to answer one request with; it stays open until `release` even if a swap happens meanwhile."""
+        with self._lease_lock:
+            chain = self.require_chain()
+            self._leases[id(chain)] = self._leases.get(id(chain), 0) + 1
+            return chain
+
+    def release(self, chain: RAGChain) -> None:
+        with self._lease_lock:
+            left = self._leases[id(chain)] = self._leases.get(id(chain), 1) - 1
+            if left == 0:
+                del self._leases[id(chain)]
+            retired = self._retired.pop(id(chain), None) if left == 0 else None
+        if retired is not None:
+            self._close(retired)
+
+    def swap(self, llm: LLM) -> None:
+        """Serve `llm` from now on (same retriever, settings and callbacks); the old model closes when the answers
+        leased on it have ended."""
+        old = self.require_chain()
+        chain = RAGChain(old.retriever, llm, self.settings, old.aliases, on_finish=self._finished)
+        with self._lease_lock:
+            self.chain, self.llm = chain, llm
+            busy = self._leases.get(id(old), 0) > 0
+            if busy:
+                self._retired[id(old)] = old
+        if not busy:
+            self._close(old)
+
+    def in_use(self) -> list[str | None]:
+        """The adapters serving: the current one first, then swapped-out ones still finishing answers."""
+        with self._lease_lock:
+            return [self.llm.info.adapter if self.llm else None] + [c.llm.info.adapter for c in self._retired.values()]
+
+    @staticmethod
+    def _close(chain: RAGChain) -> None:
+        try:
+            chain.llm.close()
+        except Exception:
+            log.exception("closing the swapped-out model failed")
+        log.info("closed the swapped-out model (adapter: %s)", chain.llm.info.adapter or "none")
+
     # --- background tasks ------------------------------------------------------------------------------------
-    def start_background(self, run: Callable[[], Any]) -> BackgroundTask:
-        task = BackgroundTask(getattr(run, "__name__", "background"), run)
+    def start_background(self, run: Callable[[], Any], name: str | None = None) -> BackgroundTask:
+        task = BackgroundTask(name or getattr(run, "__name__", "background"), run)
         self.background.append(task)
         threading.Thread(target=self._run_background, args=(task,), name=task.name, daemon=True).start()
         return task
@@ -104,7 +156,7 @@ class Services:
         try:
             task.run()
         except BaseException as exc:
-            task.error = self._redact(exc)
+            task.error = self.redact(exc)
             task.state = "failed"
             log.exception("background task %s stopped", task.name)
         else:

@@ -245,6 +245,10 @@ class VectorStore(ABC):
         """Points in the collection, or articles (points with chunk_index 0)."""
 
     @abstractmethod
+    def latest(self, n: int) -> list[Hit]:
+        """The `n` newest articles by `created_at` (their first chunk, score 0), newest first."""
+
+    @abstractmethod
     def dim(self) -> int | None:
         """Vector size of the collection, None if it does not exist yet."""
 

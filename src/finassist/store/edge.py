@@ -252,6 +252,16 @@ class EdgeStore(VectorStore):
         flt = qe.Filter(must=[qe.FieldCondition(key="chunk_index", match=qe.MatchValue(value=0))]) if articles else None
         return int(self._shard.count(qe.CountRequest(filter=flt, exact=True)))
 
+    def latest(self, n: int) -> list[Hit]:
+        if self._shard is None or n <= 0:
+            return []
+        records, _ = self._shard.scroll(qe.ScrollRequest(
+            limit=n, with_payload=True, with_vector=False,
+            filter=qe.Filter(must=[qe.FieldCondition(key="chunk_index", match=qe.MatchValue(value=0))]),
+            order_by=qe.OrderBy("created_at", direction=qe.Direction.Desc),
+        ))
+        return [payload_to_hit(0.0, r.payload) for r in records]
+
     def optimize(self) -> bool:
         with self._write_lock:
             return bool(self._shard.optimize()) if self._shard is not None else False

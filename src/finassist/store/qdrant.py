@@ -251,6 +251,16 @@ class QdrantStore(VectorStore):
         )
         return self._hits(result.points)
 
+    def latest(self, n: int) -> list[Hit]:
+        if n <= 0 or not self.client.collection_exists(self.collection):
+            return []
+        first_chunks = models.Filter(must=[models.FieldCondition(key="chunk_index", match=models.MatchValue(value=0))])
+        records, _ = self.client.scroll(
+            self.collection, limit=n, with_payload=True, with_vectors=False, scroll_filter=first_chunks,
+            order_by=models.OrderBy(key="created_at", direction=models.Direction.DESC),
+        )
+        return [payload_to_hit(0.0, r.payload or {}) for r in records]
+
     def count(self, articles: bool = False) -> int:
         if not self.client.collection_exists(self.collection):
             return 0

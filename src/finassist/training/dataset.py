@@ -125,6 +125,7 @@ class GenerationReport:
     dropped_looping: int  # the same words over and over
     dropped_duplicate: int
     failed: int  # teacher calls that failed after their retries (a re-run asks again)
+    deferred: int  # new questions beyond the teacher-call budget, left for a later run
     new_version: bool
     seconds: float
     failures: list[str] = field(default_factory=list)
@@ -167,7 +168,10 @@ def generate_dataset(
     teacher_name: str,
     aliases: dict[str, str],
     limit: int | None = None,
+    max_calls: int | None = None,
 ) -> GenerationReport:
+    """`max_calls`: at most this many questions go to the teacher (a paid endpoint's budget per run); the rest are
+    left out of this version and asked by a later run (cached answers cost nothing and are always used)."""
     from finassist.llm.local import base_model_name
 
     started = time.monotonic()
@@ -197,6 +201,11 @@ def generate_dataset(
     generated = 0
     failures: list[str] = []
     pending = [job for job in jobs if job[3] not in cache.answers]
+    deferred = pending[max_calls:] if max_calls is not None else []
+    pending = pending[: len(pending) - len(deferred)]
+    if deferred:
+        log.warning("teacher budget: asking %d of %d new questions (--max-teacher-calls %d); %d wait for a later run",
+                    len(pending), len(pending) + len(deferred), max_calls, len(deferred))
 
     def ask(batch: list) -> list[QAExample]:
         timeout = settings.teacher_timeout_s * len(batch)
@@ -256,6 +265,7 @@ def generate_dataset(
         dropped_looping=dropped["looping"],
         dropped_duplicate=dropped["duplicate"],
         failed=len(failures),
+        deferred=len(deferred),
         new_version=new_version,
         seconds=round(time.monotonic() - started, 2),
         failures=failures[:20],

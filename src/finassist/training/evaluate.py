@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from finassist.config import Settings
+from finassist.grounding import context_text
 from finassist.llm import LLM, GenerationParams, LLMError
 from finassist.llm.base import read_adapter_meta
 from finassist.prompt import get_template
@@ -55,7 +56,7 @@ def score_model(llm: LLM, examples: list[QAExample], max_new_tokens: int, judge:
             nll, n = answer_nll(llm.model, llm.tokenizer, messages, example.answer)  # type: ignore[attr-defined]
             nlls.append(nll)
             counts.append(n)
-            contexts.append("\n".join(f"{h.headline}\n{h.text}" for h in example.context))
+            contexts.append(context_text(example.context))
             references.append(example.answer)
             progress.advance()
     answers = []

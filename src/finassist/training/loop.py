@@ -4,7 +4,8 @@ A cycle is the training pipeline's own commands in order — dataset generate �
 --promote — each in its own process, each idempotent. So a cycle that crashed is simply run again: what it finished
 (cached teacher answers, the dataset version, the finished training run, its evaluation, the registered version) is
 reused, and what it had not finished runs. A cycle is due when the feature store has grown by enough articles since
-the last dataset, when `every` has passed since the last cycle, when forced, or when the last one did not finish.
+the last dataset, when `every` has passed since the last cycle, when serving's rolling groundedness fell below a
+floor (`--min-groundedness`, read from the API's /metrics), when forced, or when the last one did not finish.
 """
 
 from __future__ import annotations
@@ -75,8 +76,21 @@ def parse_every(text: str) -> float:
     return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
 
 
+@dataclass(frozen=True)
+class ServedQuality:
+    """Serving's rolling groundedness (its /metrics gauge) and how many answers it covers."""
+
+    groundedness: float
+    answers: int
+
+
+QUALITY_MIN_ANSWERS = 20  # fewer graded answers say too little to retrain on
+QUALITY_COOLDOWN_S = 3600.0  # a quality trigger waits this long after a cycle: retraining takes time to show
+
+
 def due(
-    state: LoopState, articles: int, now: float, min_new: int, every_s: float | None, force: bool = False
+    state: LoopState, articles: int, now: float, min_new: int, every_s: float | None, force: bool = False,
+    quality: ServedQuality | None = None, min_groundedness: float | None = None,
 ) -> tuple[bool, str]:
     """Whether a cycle should run now, and why (or why not). Pure."""
     if force:
@@ -91,6 +105,13 @@ def due(
         return True, f"{new} new articles in the feature store since the last dataset (>= {min_new})"
     if every_s is not None and state.last_finished is not None and now - state.last_finished >= every_s:
         return True, f"{(now - state.last_finished) / 3600:.1f} h since the last cycle (every {every_s / 3600:g} h)"
+    if (
+        quality is not None and min_groundedness is not None and quality.answers >= QUALITY_MIN_ANSWERS
+        and quality.groundedness < min_groundedness
+        and (state.last_finished is None or now - state.last_finished >= QUALITY_COOLDOWN_S)
+    ):
+        return True, (f"served groundedness {quality.groundedness:.2f} < {min_groundedness:g} over the last "
+                      f"{quality.answers} answers")
     return False, f"no new data: {new} new articles since the last dataset (< {min_new})"
 
 
@@ -145,10 +166,14 @@ class CycleOptions:
     config: Path | None = None
     eval_examples: int | None = None
     eval_tokens: int = 96
+    teacher_budget: int | None = None  # dataset generate --max-teacher-calls: new questions asked per cycle
+    news_questions: int = 8  # dataset generate --from-news: questions about the newest articles
 
     def commands(self) -> dict[str, list[str]]:
         dataset = ["dataset", "generate"]
         dataset += ["--limit", str(self.questions)] if self.questions else []
+        dataset += ["--max-teacher-calls", str(self.teacher_budget)] if self.teacher_budget is not None else []
+        dataset += ["--from-news", str(self.news_questions)] if self.news_questions else []
         dataset += ["--k", str(self.k)] if self.k else []
         train = ["train", "--reuse", *(["--config", str(self.config)] if self.config else [])]
         evaluate = ["evaluate", "--reuse", "--max-tokens", str(self.eval_tokens)]
