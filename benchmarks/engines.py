@@ -223,34 +223,9 @@ def bench_openvino(args, messages, lora: Path, ids: list[int], ref: dict) -> dic
 
 
 def requantised(src: Path, qtype_name: str, out_dir: Path) -> Path:
-    """`src` with every Q4_1 tensor requantised to `qtype_name` (gguf-py, numpy)."""
-    import gguf
+    from finassist.llm.llamacpp import requantised as requantise
 
-    qtype = gguf.GGMLQuantizationType[qtype_name]
-    reader = gguf.GGUFReader(src)
-    out = out_dir / f"{src.stem}.{qtype_name}.gguf"
-    writer = gguf.GGUFWriter(out, str(reader.get_field("general.architecture").contents()))
-    for field in reader.fields.values():
-        if field.name == gguf.Keys.General.ARCHITECTURE or field.name.startswith("GGUF."):
-            continue
-        sub = field.types[-1] if field.types[0] == gguf.GGUFValueType.ARRAY else None
-        writer.add_key_value(field.name, field.contents(), field.types[0], sub_type=sub)
-    tensors = []
-    for tensor in reader.tensors:
-        if tensor.tensor_type == gguf.GGMLQuantizationType.Q4_1:
-            data = gguf.quants.quantize(gguf.quants.dequantize(tensor.data, tensor.tensor_type), qtype)
-            tensors.append((tensor.name, data, qtype))
-        else:
-            tensors.append((tensor.name, tensor.data, tensor.tensor_type))
-    for name, data, kind in tensors:
-        writer.add_tensor_info(name, data.shape, data.dtype, data.nbytes, kind)  # byte shape: the writer converts
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_ti_data_to_file()
-    for _, data, _ in tensors:
-        writer.write_tensor_data(data)
-    writer.close()
-    return out
+    return requantise(src, qtype_name, out_dir / f"{src.stem}.{qtype_name}.gguf")
 
 
 def bench_llamacpp(args, messages, lora: Path, ref: dict, gguf: Path, label: str) -> dict:

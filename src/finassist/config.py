@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -98,9 +99,18 @@ class Settings(BaseSettings):
         4, ge=1, le=64, description="llamacpp: requests decoded together (slots sharing one KV cache of "
         "FINASSIST_LLM_CONTEXT_TOKENS)."
     )
-    # Measured 2026-12-02 on the shared 2-core box (benchmarks/engines.py): 1 thread decoded 23-28 tokens/s, 2 threads
-    # 2-4 (llama.cpp's threads wait on each other when another process takes a core).
-    llm_threads: int = Field(1, ge=1, description="llamacpp: CPU threads per decoding step.")
+    # Measured 2026-12-02 on a quiet 2-core box (benchmarks/engines.py, /tmp probe in docs/benchmarks.md): 2 threads
+    # prefill 1.8x and decode 1.4x faster than 1; but when another busy process takes a core, llama.cpp's threads
+    # wait on each other (2 threads then decoded 2-4 tokens/s): set 1 on a shared box.
+    llm_threads: int | None = Field(
+        None, ge=1, description="llamacpp: CPU threads per decoding step; unset = the machine's cores (at most 8)."
+    )
+    llm_gguf_type: Literal["packaged", "Q8_0", "Q4_0"] = Field(
+        "Q8_0", description="llamacpp: serve the GGUF as packaged, or with its Q4_1 tensors requantised once (cached "
+        "under FINASSIST_MODELS_DIR/gguf). Measured 2026-12-02 with 2 threads on a 1,238-token prompt "
+        "(benchmarks/llama_prefill.py): Q8_0 prefill 347 tokens/s and decode 44 against the packaged Q4_1's 157 and "
+        "44, its tokens within 2.1 % of the trained weights' perplexity (Q4_1: 0.3 %); Q4_0 is as fast but 48 % off."
+    )
     llm_model: str = Field(
         "", description="A catalog model (smollm2-135m, qwen2.5-coder-0.5b, qwen2.5-coder-1.5b: `finassist models "
         "list`; the larger ones need `make install MODELS=<name>`), a .gguf file, an HF model id or local folder "
@@ -204,7 +214,10 @@ class Settings(BaseSettings):
         None, ge=1, le=256, description="Answers generated at once; unset = what the engine decodes together "
         "(llamacpp and openai: FINASSIST_LLM_PARALLEL; transformers: 1)."
     )
-    api_max_queue: int = Field(8, ge=0, le=10_000, description="Requests waiting beyond that; more get 503.")
+    api_max_queue: int | None = Field(
+        None, ge=0, le=10_000, description="Requests waiting beyond that; more get 503. Unset = 4 per answer "
+        "generated at once, at least 8."
+    )
     api_max_body_bytes: int = Field(65_536, ge=1_024, description="Larger request bodies get 413.")
     api_max_header_bytes: int = Field(32_768, ge=1_024, description="Larger request heads get 431.")
     api_max_headers: int = Field(100, ge=8, description="More request headers get 431.")
@@ -265,6 +278,15 @@ class Settings(BaseSettings):
         if self.api_max_concurrency is not None:
             return self.api_max_concurrency
         return 1 if self.llm_backend == "transformers" else self.llm_parallel
+
+    @property
+    def answer_queue(self) -> int:
+        """Requests that may wait for a generation slot: a request waits for at most ~4 answers per slot."""
+        return self.api_max_queue if self.api_max_queue is not None else max(8, 4 * self.answer_concurrency)
+
+    @property
+    def engine_threads(self) -> int:
+        return self.llm_threads or min(8, os.cpu_count() or 1)
 
     @property
     def adapter_spec(self) -> str:

@@ -69,7 +69,7 @@ def create_app(
     streaming feature pipeline) run in daemon threads once the app starts, and /readyz fails when one fails."""
     services = services or Services(settings)
     metrics = services.metrics
-    gate = Gate(settings.answer_concurrency, settings.api_max_queue, metrics)
+    gate = Gate(settings.answer_concurrency, settings.answer_queue, metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -65,16 +65,16 @@ def open_llm(settings: Settings, adapter: str | None = None, adapter_label: str 
         )
     if settings.llm_backend == "llamacpp":
         from finassist.llm.catalog import resolve_model
-        from finassist.llm.llamacpp import LlamaCppLLM
+        from finassist.llm.llamacpp import LlamaCppLLM, serving_gguf
 
         spec = resolve_model(settings.llm_model, settings)  # a catalog name or a .gguf file; '' = the default
         return LlamaCppLLM(
-            gguf=spec.gguf,
+            gguf=serving_gguf(spec.gguf, settings.llm_gguf_type, settings.models_path),
             adapter=adapter or None,
             models_dir=settings.models_path,
             context_window=settings.llm_context_tokens or spec.context_window,
             parallel=settings.llm_parallel,
-            threads=settings.llm_threads,
+            threads=settings.engine_threads,
             adapter_label=adapter_label,
             model_name=spec.label,
         )

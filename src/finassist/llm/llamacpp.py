@@ -107,6 +107,56 @@ def cached_gguf_lora(adapter_dir: Path, base_gguf: Path, models_dir: Path) -> Pa
     return target
 
 
+def requantised(src: Path, qtype_name: str, out: Path) -> Path:
+    """`src` with every Q4_1 tensor requantised to `qtype_name` (gguf-py, numpy), other tensors and metadata as
+    they are."""
+    import gguf
+
+    qtype = gguf.GGMLQuantizationType[qtype_name]
+    reader = gguf.GGUFReader(src)
+    writer = gguf.GGUFWriter(out, str(reader.get_field("general.architecture").contents()))
+    for field in reader.fields.values():
+        if field.name == gguf.Keys.General.ARCHITECTURE or field.name.startswith("GGUF."):
+            continue
+        sub = field.types[-1] if field.types[0] == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(field.name, field.contents(), field.types[0], sub_type=sub)
+    tensors = []
+    for tensor in reader.tensors:
+        if tensor.tensor_type == gguf.GGMLQuantizationType.Q4_1:
+            tensors.append((gguf.quants.quantize(gguf.quants.dequantize(tensor.data, tensor.tensor_type), qtype),
+                            qtype, tensor.name))
+        else:
+            tensors.append((tensor.data, tensor.tensor_type, tensor.name))
+    for data, kind, name in tensors:
+        writer.add_tensor_info(name, data.shape, data.dtype, data.nbytes, kind)  # byte shape: the writer converts
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_ti_data_to_file()
+    for data, _, _ in tensors:
+        writer.write_tensor_data(data)
+    writer.close()
+    return out
+
+
+def serving_gguf(gguf: Path, gguf_type: str, models_dir: Path) -> Path:
+    """The file llama.cpp serves: `gguf` itself, or (FINASSIST_LLM_GGUF_TYPE) its Q4_1 tensors requantised, made once
+    per models folder and kept; a file without Q4_1 tensors (the Qwen catalog models) is served as it is."""
+    if gguf_type == "packaged":
+        return gguf
+    import gguf as gguf_lib
+
+    if not any(t.tensor_type == gguf_lib.GGMLQuantizationType.Q4_1 for t in gguf_lib.GGUFReader(gguf).tensors):
+        return gguf
+    target = models_dir / "gguf" / f"{gguf.stem}.{gguf_type}.gguf"
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(f".{os.getpid()}.partial")
+        log.info("requantising %s to %s for llama.cpp (once)", gguf.name, gguf_type)
+        requantised(gguf, gguf_type, partial)
+        partial.rename(target)  # atomic: concurrent workers both end up with the same complete file
+    return target
+
+
 class LlamaCppLLM(LLM):
     """llama.cpp in this process with `parallel` slots; thread-safe: concurrent calls decode in one batch."""
 
