@@ -39,9 +39,12 @@ def adapters(tmp_path_factory):
 
 
 @pytest.fixture
-def registry(home, adapters):
+def registry(home, adapters, monkeypatch):
     """Versions 1 and 2 of the registered model, version 1 the champion; plus news for the question."""
     settings = Settings(home=home)
+    # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI: undone after the test, or later tests' subprocesses
+    # would inherit this test's (deleted) database
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", settings.tracking_uri)
     mlflow.set_tracking_uri(settings.tracking_uri)
     registry = ModelRegistry(settings)
     for path in adapters:
