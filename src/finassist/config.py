@@ -99,9 +99,9 @@ class Settings(BaseSettings):
         4, ge=1, le=64, description="llamacpp: requests decoded together (slots sharing one KV cache of "
         "FINASSIST_LLM_CONTEXT_TOKENS)."
     )
-    # Measured 2026-12-02 on a quiet 2-core box (benchmarks/engines.py, /tmp probe in docs/benchmarks.md): 2 threads
-    # prefill 1.8x and decode 1.4x faster than 1; but when another busy process takes a core, llama.cpp's threads
-    # wait on each other (2 threads then decoded 2-4 tokens/s): set 1 on a shared box.
+    # Measured 2026-12-02 on a quiet 2-core box (benchmarks/llama_prefill.py): 2 threads prefill 1.9-2.0x faster than
+    # 1; but when another busy process takes a core, llama.cpp's threads wait on each other (2 threads then decoded
+    # 2-4 tokens/s, benchmarks/engines.py on the loaded box): set 1 on a shared box.
     llm_threads: int | None = Field(
         None, ge=1, description="llamacpp: CPU threads per decoding step; unset = the machine's cores (at most 8)."
     )

@@ -98,12 +98,18 @@ def cached_gguf_lora(adapter_dir: Path, base_gguf: Path, models_dir: Path) -> Pa
     for name in ("adapter_config.json", "adapter_model.safetensors"):
         digest.update((adapter_dir / name).read_bytes())
     digest.update(base_gguf.name.encode())
-    target = models_dir / "gguf-lora" / f"{digest.hexdigest()[:16]}.gguf"
+    return _made_once(models_dir / "gguf-lora" / f"{digest.hexdigest()[:16]}.gguf",
+                      lambda partial: lora_to_gguf(adapter_dir, base_gguf, partial))
+
+
+def _made_once(target: Path, make) -> Path:
+    """`target`, written by `make(partial)` the first time: atomic, so concurrent workers making the same file both
+    end up with a complete one."""
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_suffix(f".{os.getpid()}.partial")
-        lora_to_gguf(adapter_dir, base_gguf, partial)
-        partial.rename(target)  # atomic: concurrent workers converting the same adapter both end up with it
+        make(partial)
+        partial.rename(target)
     return target
 
 
@@ -141,20 +147,19 @@ def requantised(src: Path, qtype_name: str, out: Path) -> Path:
 def serving_gguf(gguf: Path, gguf_type: str, models_dir: Path) -> Path:
     """The file llama.cpp serves: `gguf` itself, or (FINASSIST_LLM_GGUF_TYPE) its Q4_1 tensors requantised, made once
     per models folder and kept; a file without Q4_1 tensors (the Qwen catalog models) is served as it is."""
-    if gguf_type == "packaged":
-        return gguf
+    target = models_dir / "gguf" / f"{gguf.stem}.{gguf_type}.gguf"
+    if gguf_type == "packaged" or target.is_file():
+        return gguf if gguf_type == "packaged" else target
     import gguf as gguf_lib
 
     if not any(t.tensor_type == gguf_lib.GGMLQuantizationType.Q4_1 for t in gguf_lib.GGUFReader(gguf).tensors):
         return gguf
-    target = models_dir / "gguf" / f"{gguf.stem}.{gguf_type}.gguf"
-    if not target.is_file():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(f".{os.getpid()}.partial")
+
+    def make(partial: Path) -> None:
         log.info("requantising %s to %s for llama.cpp (once)", gguf.name, gguf_type)
         requantised(gguf, gguf_type, partial)
-        partial.rename(target)  # atomic: concurrent workers both end up with the same complete file
-    return target
+
+    return _made_once(target, make)
 
 
 class LlamaCppLLM(LLM):
