@@ -148,7 +148,7 @@ def llm():
     from finassist.config import Settings
     from finassist.llm import open_llm
 
-    return open_llm(Settings(), adapter="")
+    return open_llm(Settings(llm_backend="transformers"), adapter="")
 
 
 def qa_example(i: int, answer: str, prompt_version: str = "v1"):

@@ -83,6 +83,12 @@ def test_serve_with_two_workers_answers_from_two_processes_on_one_port(home, tmp
         cmdlines = [Path(f"/proc/{c}/cmdline").read_text().replace("\0", " ") for c in children]
         workers = [c for c in cmdlines if "spawn_main" in c]  # not multiprocessing's resource tracker
         assert len(workers) == 2, (tmp_path / "serve.log").read_text()[-3000:]
+        # Each worker's llama.cpp gets its share of the cores, not all of them (2 workers would oversubscribe).
+        share = str(max(1, min(8, os.cpu_count() or 1) // 2))
+        for c in children:
+            if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text():
+                environ = Path(f"/proc/{c}/environ").read_bytes().split(b"\0")
+                assert f"FINASSIST_LLM_THREADS={share}".encode() in environ
         ready: set[int] = set()
         deadline = time.monotonic() + 180
         while len(ready) < 2 and time.monotonic() < deadline:  # requests land on either worker: wait for both

@@ -61,7 +61,7 @@ def test_the_sparse_leg_finds_an_identifier_written_another_way(sparse, typed, a
 
 
 def test_without_the_finance_expansions_the_sparse_leg_misses_them(tmp_path, embedder, monkeypatch):
-    monkeypatch.setattr("finassist.store.sparse.search_text", lambda text: text)
+    monkeypatch.setattr("finassist.store.sparse.search_text", lambda text, is_stopword=None: text)
     store = make_store(tmp_path / "shard", embedder)
     try:
         plain = Retriever(store, embedder, SearchMode(mode="sparse"))
@@ -69,5 +69,44 @@ def test_without_the_finance_expansions_the_sparse_leg_misses_them(tmp_path, emb
             if article in NO_COMMON_TOKEN:
                 hits = plain.retrieve(typed, k=1)
                 assert not hits or hits[0].article_id != article, typed
+    finally:
+        store.close()
+
+
+PHRASES = {
+    "line": "In millions | 2019 | 2018\nNet sales | 2,080 | 1,970\nCost of revenue | 1,250 | 1,180\n"
+            "Gross profit | 830 | 790\nSelling expenses | 240 | 230\nResearch spending | 180 | 170\n"
+            "Operating income | 410 | 390",
+    "scatter": "Revenue rose, costs fell: revenue per user and cost per user moved apart.",
+    "other": "Operating income | 2019 | 2018\nOperating income | 410 | 380",
+}
+
+
+def _phrase_store(path, embedder) -> EdgeStore:
+    store = EdgeStore(path)
+    items = []
+    for aid, text in {**PHRASES, **{f"f{i}": t for i, t in enumerate(FILLER)}}.items():
+        a = NewsArticle(id=aid, headline="Annual report", created_at="2026-11-01T10:00:00Z")
+        items.append(EmbeddedArticle(CleanArticle(a, a.headline, "", text), (Chunk(aid, 0, text),),
+                                     (embedder.encode([text])[0],)))
+    store.write(items)
+    return store
+
+
+def test_a_line_item_matches_as_a_phrase_and_without_word_pairs_it_does_not(tmp_path, embedder, monkeypatch):
+    question = "What was the cost of revenue?"
+    store = _phrase_store(tmp_path / "pairs", embedder)
+    try:
+        hits = Retriever(store, embedder, SearchMode(mode="sparse")).retrieve(question, k=2)
+        assert hits[0].article_id == "line"
+    finally:
+        store.close()
+    from finassist import textsearch
+
+    monkeypatch.setattr(textsearch, "word_pairs", lambda text, is_stopword: [])
+    store = _phrase_store(tmp_path / "plain", embedder)
+    try:
+        hits = Retriever(store, embedder, SearchMode(mode="sparse")).retrieve(question, k=2)
+        assert hits[0].article_id == "scatter"  # the words one by one: the text that repeats them wins
     finally:
         store.close()

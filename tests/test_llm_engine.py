@@ -79,6 +79,21 @@ def test_open_llm_builds_the_llamacpp_backend_on_the_packaged_gguf(engine):
     assert (engine.info.backend, engine.info.model, engine.info.adapter) == ("llamacpp", PACKAGED_MODEL, None)
     assert (engine.info.context_window, engine.slots) == (4096, 2)
 
+def test_by_default_a_cpu_machine_serves_with_llamacpp_and_a_gpu_or_a_model_without_gguf_with_transformers(tmp_path):
+    assert Settings().llm_backend == "auto"
+    cpu = {"llm_device": "cpu"}
+    assert Settings(**cpu).engine == "llamacpp"
+    assert Settings(**cpu, llm_model="qwen2.5-coder-0.5b").engine == "llamacpp"  # a catalog name: its GGUF
+    assert Settings(**cpu, llm_model=str(tmp_path / "my.GGUF")).engine == "llamacpp"
+    assert Settings(**cpu, llm_model="HuggingFaceTB/SmolLM2-360M-Instruct").engine == "transformers"
+    assert Settings(**cpu, llm_model=str(tmp_path)).engine == "transformers"  # a local HF folder
+    assert Settings(llm_device="cuda:0").engine == "transformers"  # the llama.cpp wheel has no CUDA
+    assert Settings(**cpu, llm_backend="transformers").engine == "transformers"  # asked for: kept
+    assert Settings(llm_device="cuda", llm_backend="llamacpp").engine == "llamacpp"
+    assert Settings(**cpu).answer_concurrency == Settings(**cpu).llm_parallel  # the API admits the slots
+    assert Settings(**cpu, llm_model="HuggingFaceTB/SmolLM2-360M-Instruct").answer_concurrency == 1
+
+
 
 def test_stream_yields_pieces_then_one_generation_with_the_training_tokenizers_counts(engine, llm):
     pieces, final = split(list(engine.stream(SHORT, GenerationParams(max_new_tokens=32))))

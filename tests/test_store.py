@@ -295,9 +295,62 @@ def _write_legacy(upsert) -> None:
     upsert(points)
 
 
-@pytest.fixture(params=["embedded", "qdrant"])
+def _bm25_v1(text: str):
+    """The first BM25 encoding (vector "bm25"): the plain tokenizer, numbers split at each comma and point."""
+    import qdrant_edge as qe
+
+    return qe.Bm25(qe.Bm25Config()).embed_document(text)
+
+
+def _bm25_v1_edge(path) -> None:
+    import qdrant_edge as qe
+
+    shard = qe.EdgeShard.create(str(path), qe.EdgeConfig(
+        vectors={"dense": qe.EdgeVectorParams(size=DIM, distance=qe.Distance.Cosine)},
+        sparse_vectors={"bm25": qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+    ))
+
+    def upsert(points):
+        shard.update(qe.UpdateOperation.upsert_points([
+            qe.Point(id=pid, vector={"dense": list(v), "bm25": qe.SparseVector(indices=list(b.indices),
+                                                                               values=list(b.values))}, payload=p)
+            for pid, v, p in points for b in [_bm25_v1(p["text"])]
+        ]))
+
+    _write_legacy(upsert)
+    shard.flush()
+    shard.close()
+
+
+def _bm25_v1_qdrant(client) -> None:
+    from qdrant_client import models
+
+    client.create_collection(
+        "news", vectors_config={"dense": models.VectorParams(size=DIM, distance=models.Distance.COSINE)},
+        sparse_vectors_config={"bm25": models.SparseVectorParams(modifier=models.Modifier.IDF)},
+    )
+    _write_legacy(lambda points: client.upsert("news", [
+        models.PointStruct(id=pid, vector={"dense": list(v), "bm25": models.SparseVector(
+            indices=list(b.indices), values=list(b.values))}, payload=p)
+        for pid, v, p in points for b in [_bm25_v1(p["text"])]
+    ]))
+
+
+@pytest.fixture(params=["embedded", "qdrant", "embedded-bm25v1", "qdrant-bm25v1"])
 def legacy_store(request, tmp_path):
-    if request.param == "embedded":
+    """A store written before hybrid search (one unnamed dense vector), or with the first BM25 text encoding."""
+    if request.param == "embedded-bm25v1":
+        _bm25_v1_edge(tmp_path / "shard")
+        s = EdgeStore(tmp_path / "shard")
+    elif request.param == "qdrant-bm25v1":
+        from qdrant_client import QdrantClient
+
+        from finassist.store.qdrant import QdrantStore
+
+        client = QdrantClient(":memory:")
+        _bm25_v1_qdrant(client)
+        s = QdrantStore(client, "news")
+    elif request.param == "embedded":
         _legacy_edge(tmp_path / "shard")
         s = EdgeStore(tmp_path / "shard")
     else:
@@ -346,8 +399,24 @@ def test_store_reindex_command_upgrades_a_dense_only_embedded_store(home):
     assert "reindex" in finassist("store", "info", "--json")["schema"]
     out = finassist("store", "reindex", "--json")
     assert (out["reindexed"], out["points"]) == (3, 3)
-    assert finassist("store", "info", "--json")["schema"] == "dense+bm25"
+    assert finassist("store", "info", "--json")["schema"] == "dense+bm25v2"
     assert finassist("store", "reindex", "--json")["reindexed"] == 0
+
+
+def test_make_run_rebuilds_a_store_written_with_the_first_bm25_encoding(home):
+    from finassist.cli.quickstart import upgrade_store
+    from finassist.config import Settings
+    from finassist.store import close_stores, open_store
+
+    (home / "store").mkdir(parents=True)
+    _bm25_v1_edge(home / "store" / "financial_news")
+    settings = Settings(home=home)
+    assert upgrade_store(settings) == 3 and upgrade_store(settings) == 0
+    try:
+        [hit] = open_store(settings).search(None, 5, text="400 jobs at Harborline", how=SPARSE)
+        assert hit.article_id == "b"
+    finally:
+        close_stores()
 
 
 def test_a_server_search_makes_one_request_once_the_collection_is_known(monkeypatch):

@@ -59,7 +59,7 @@ def opened(monkeypatch):
     calls: list[tuple[str, str, str | None]] = []
 
     def fake_open_llm(settings, adapter=None, adapter_label=None):
-        calls.append((settings.llm_model, settings.llm_backend, adapter))
+        calls.append((settings.llm_model, settings.engine, adapter))
         return ScriptedLLM(catalog.catalog_entry(settings.llm_model).label)
 
     monkeypatch.setattr("finassist.llm.open_llm", fake_open_llm)
@@ -67,7 +67,8 @@ def opened(monkeypatch):
 
 
 def offline(tmp_path, **overrides) -> Settings:
-    fields = {"home": tmp_path / "home", "llm_model": "", "teacher_model": "", "teacher_base_url": None} | overrides
+    fields = {"home": tmp_path / "home", "llm_model": "", "teacher_model": "", "teacher_base_url": None,
+              "llm_device": "cpu"} | overrides
     return Settings(**fields)
 
 
@@ -76,7 +77,7 @@ def test_by_default_the_largest_installed_model_other_than_the_student_teaches(f
     choice = choose_teacher(settings)
     assert (choice.remote, choice.model, choice.student, choice.named) == (False, "fake-mid", "Fake-Small", False)
     teacher = open_teacher(settings, choice)
-    assert opened == [("fake-mid", "transformers", "")]  # the base model, never a served adapter
+    assert opened == [("fake-mid", "llamacpp", "")]  # the base model, never a served adapter; on a CPU: llama.cpp
     assert teacher_label(settings, teacher) == "local:Fake-Mid" and teacher_warnings(teacher, choice.student) == []
     # The other way round the small one teaches, and the dataset says it is smaller than its student.
     reverse = offline(tmp_path, models_dir=fake_catalog["models"], llm_model="fake-mid")
@@ -89,7 +90,7 @@ def test_a_student_served_by_an_endpoint_gets_its_catalog_teacher_in_process(fak
     settings = offline(tmp_path, models_dir=fake_catalog["models"], llm_backend="openai",
                        llm_base_url="http://vllm:8000/v1")
     open_teacher(settings)
-    assert opened == [("fake-mid", "transformers", "")]
+    assert opened == [("fake-mid", "llamacpp", "")]
 
 
 def test_with_only_the_student_installed_it_teaches_itself_and_says_so(fake_catalog, tmp_path, monkeypatch,
@@ -99,7 +100,7 @@ def test_with_only_the_student_installed_it_teaches_itself_and_says_so(fake_cata
     choice = choose_teacher(settings)
     assert (choice.remote, choice.model, choice.named) == (False, "", False)
     teacher = open_teacher(settings, choice)
-    assert opened == [("", "transformers", "")]
+    assert opened == [("", "llamacpp", "")]
     (warning,) = teacher_warnings(teacher, choice.student)
     assert "the teacher is the student itself (Fake-Small)" in warning and "its own answers" in warning
 

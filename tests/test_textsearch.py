@@ -3,7 +3,7 @@
 import pytest
 from qdrant_edge import Bm25
 
-from finassist.textsearch import finance_terms, search_text
+from finassist.textsearch import finance_terms, number_token, search_text
 
 BM25 = Bm25()
 
@@ -26,6 +26,9 @@ def tokens(text: str) -> set[int]:
         ("third quarter of 2023 revenue", "Q3 revenue", "q3"),
         ("Deal worth $2.5B", "2.5 billion deal", "billion"),
         ("Revenue of 1,234,567 units", "1234567 units", "1234567"),
+        ("Total sales | $1,496.50 | $1,202.9", "sales of 1496.5", "1496p5"),
+        ("EPS rose to $4.30", "EPS of 4.3", "4p3"),
+        ("Margin was 84.0% in 2019", "a margin of 84%", "84"),
     ],
 )
 def test_the_spelling_a_person_types_meets_the_documents_spelling(document, typed, word):
@@ -63,7 +66,7 @@ def test_without_the_expansion_the_tokenizer_alone_misses_these(document, typed)
         ("10-K, 10-Q, 8-K, 20-F, S-1, 10-K/A", ["10K", "10Q", "8K", "20F", "S1"]),
         ("$2.54 billion", []),
         ("$2.5B and $300M and 40mn", ["2.5", "billion", "300", "million", "40"]),
-        ("1,234,567.5 shares", ["1234567.5"]),
+        ("1,234,567.5 shares", []),  # one token already (search_text's number_token)
     ],
 )
 def test_finance_terms(text, expected):
@@ -108,3 +111,46 @@ def test_long_text_is_linear():
     t = time.perf_counter()
     search_text(text)
     assert time.perf_counter() - t < 5
+
+
+@pytest.mark.parametrize(
+    ("number", "token"),
+    [("1,496.5", "1496p5"), ("1,496.50", "1496p5"), ("84.0", "84"), ("4.30", "4p3"), ("0.5", "0p5"),
+     ("1,234,567", "1234567"), ("12.00", "12")],
+)
+def test_a_number_is_one_token_however_it_is_grouped_or_padded(number, token):
+    assert number_token(number) == token
+    assert search_text(f"worth ${number} here") == f"worth ${token} here"
+
+
+def test_a_numbers_pieces_no_longer_match_other_numbers():
+    # Split at commas and points, "$1,452.4" gave the tokens 1 / 452 / 4: a question about 452 employees matched it.
+    table = "Fixed Price | $ 1,452.4 | $ 1,146.2 | $ 1,036.9"
+    assert not tokens(search_text(table)) & tokens(search_text("How many of the 452 employees left?"))
+    assert tokens(table) & tokens("How many of the 452 employees left?")  # what the plain tokenizer did
+
+
+@pytest.mark.parametrize("text", ["version 1.2.3", "on 12.31.2019", "IP 10.0.0.1", "2018-2019", "Q3 2023"])
+def test_dotted_identifiers_and_plain_integers_are_left_alone(text):
+    assert search_text(text).splitlines()[0] == text
+
+
+def _stop(word: str) -> bool:
+    from finassist.store.sparse import is_stopword
+
+    return is_stopword(word)
+
+
+def test_word_pairs_skip_stopwords_and_never_cross_a_cell_a_sentence_or_a_number():
+    from finassist.textsearch import word_pairs
+
+    assert word_pairs("What is the cost of revenue in 2019?", _stop) == ["costrevenue"]
+    assert word_pairs("Total sales | $1496p5\nGross profit | 830", _stop) == ["totalsales", "grossprofit"]
+    assert word_pairs("Revenue rose. Costs fell", _stop) == ["revenuerose", "costsfell"]
+    assert word_pairs("Sales, margins", _stop) == []
+    assert word_pairs("one", _stop) == [] and word_pairs("", _stop) == []
+
+
+def test_the_sparse_leg_gets_the_pairs_and_the_plain_text_does_not():
+    assert search_text("total sales", _stop) == "total sales\ntotalsales"
+    assert search_text("total sales") == "total sales"  # without the encoder's stopwords: no pairs

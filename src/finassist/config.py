@@ -91,9 +91,13 @@ class Settings(BaseSettings):
     )
 
     # --- LLM (shared by training and serving) ---------------------------------------------------
-    llm_backend: Literal["transformers", "llamacpp", "openai"] = Field(
-        "transformers", description="In-process transformers(+peft), in-process llama.cpp on the quantized GGUF "
-        "(parallel slots, LoRA at run time), or any OpenAI-compatible endpoint."
+    # auto: llama.cpp answers 20 concurrent askers where transformers answered 13 % (benchmarks/load.py), and prefills
+    # a RAG prompt faster on a CPU; the llama.cpp wheel has no CUDA, so a GPU machine keeps transformers.
+    llm_backend: Literal["auto", "transformers", "llamacpp", "openai"] = Field(
+        "auto", description="auto = llama.cpp on a catalog model's GGUF on a CPU machine, transformers with CUDA or "
+        "for a model that has no GGUF (an HF id or folder); or in-process transformers(+peft), in-process llama.cpp "
+        "on the quantized GGUF (parallel slots, LoRA at run time), or any OpenAI-compatible endpoint. Training and "
+        "evaluation always run on transformers."
     )
     llm_parallel: int = Field(
         4, ge=1, le=64, description="llamacpp: requests decoded together (slots sharing one KV cache of "
@@ -155,9 +159,10 @@ class Settings(BaseSettings):
     retrieval_fusion: Literal["mix", "rrf", "dbsf"] = Field(
         "mix", description="How hybrid fuses the legs: mix = w·cosine + (1-w)·BM25/best BM25; rrf; dbsf."
     )
-    # 0.3: of 0.3/0.5/0.7 the only weight at least as good as BM25 alone on both measured sets (docs/benchmarks.md).
+    # 0.5: of 0.3/0.5/0.7 the only weight at least as good as the better leg alone on both measured sets, with the
+    # BM25 leg's number tokens and word pairs (docs/benchmarks.md, 2026-12-02).
     retrieval_dense_weight: float = Field(
-        0.3, ge=0.0, le=1.0, description="Hybrid mix: the dense leg's weight w (the sparse leg gets 1 - w)."
+        0.5, ge=0.0, le=1.0, description="Hybrid mix: the dense leg's weight w (the sparse leg gets 1 - w)."
     )
     retrieval_rrf_k: int = Field(60, ge=1, le=1000, description="Hybrid with rrf: the rank constant k.")
     recency_half_life_hours: float = Field(
@@ -277,12 +282,24 @@ class Settings(BaseSettings):
         """Answers the API generates at once: the engine's slots unless FINASSIST_API_MAX_CONCURRENCY says."""
         if self.api_max_concurrency is not None:
             return self.api_max_concurrency
-        return 1 if self.llm_backend == "transformers" else self.llm_parallel
+        return 1 if self.engine == "transformers" else self.llm_parallel
 
     @property
     def answer_queue(self) -> int:
         """Requests that may wait for a generation slot: a request waits for at most ~4 answers per slot."""
         return self.api_max_queue if self.api_max_queue is not None else max(8, 4 * self.answer_concurrency)
+
+    @property
+    def engine(self) -> Literal["transformers", "llamacpp", "openai"]:
+        """The backend that generates answers: FINASSIST_LLM_BACKEND, with `auto` resolved."""
+        if self.llm_backend != "auto":
+            return self.llm_backend
+        from finassist.llm.catalog import catalog_entry
+
+        model = self.llm_model
+        if model and catalog_entry(model) is None and not model.lower().endswith(".gguf"):
+            return "transformers"  # an HF model id or a local folder: no GGUF to run
+        return "transformers" if _cuda(self.llm_device) else "llamacpp"
 
     @property
     def engine_threads(self) -> int:
@@ -311,3 +328,16 @@ class Settings(BaseSettings):
             return None
         self.artifacts_dir.mkdir(parents=True, exist_ok=True)
         return self.artifacts_dir.resolve().as_uri()
+
+
+def _cuda(device: str) -> bool:
+    """Whether `FINASSIST_LLM_DEVICE` puts the model on a GPU (auto: when torch sees one)."""
+    if device != "auto":
+        return device.startswith("cuda")
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())

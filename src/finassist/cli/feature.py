@@ -252,6 +252,7 @@ def store_info(as_json: JsonOpt = False) -> None:
     """Points and articles in the feature store."""
     setup_logging()
     from finassist.store import StoreError, open_store
+    from finassist.store.sparse import SPARSE_VECTOR
 
     settings = load_settings()
     try:
@@ -262,7 +263,8 @@ def store_info(as_json: JsonOpt = False) -> None:
             "points": store.count(),
             "articles": store.count(articles=True),
             "dim": store.dim(),
-            "schema": "dense-only (run `finassist store reindex`)" if store.schema_problem() else "dense+bm25",
+            "schema": "outdated (run `finassist store reindex`)" if store.schema_problem()
+            else f"dense+{SPARSE_VECTOR}",
         }
     except StoreError as e:
         fail(str(e))
@@ -273,8 +275,9 @@ def store_info(as_json: JsonOpt = False) -> None:
 
 @store_app.command("reindex")
 def store_reindex(as_json: JsonOpt = False) -> None:
-    """Rebuild a store written before hybrid search (dense vectors only) with BM25 sparse vectors, from the stored
-    texts and vectors: nothing is re-embedded. A no-op on a current store."""
+    """Rebuild a store written before hybrid search (dense vectors only) or with an older BM25 text encoding with
+    today's BM25 sparse vectors, from the stored texts and vectors: nothing is re-embedded. A no-op on a current
+    store."""
     setup_logging()
     from finassist.store import StoreError, open_store
 

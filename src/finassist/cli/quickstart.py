@@ -56,6 +56,20 @@ def _describe(name: str, r: dict[str, Any]) -> str:
         ("champion" if p.get("promoted") else "not promoted") + f" ({p.get('reason', '')})")
 
 
+def upgrade_store(settings) -> int:
+    """The one-command path upgrades a store an older finassist wrote (`finassist store reindex`, no re-embedding),
+    where the single commands stop and say so. Returns the points rebuilt (0: already current)."""
+    from finassist.store import StoreError, close_stores, open_store
+
+    try:
+        store = open_store(settings)
+        return store.reindex() if store.schema_problem() else 0
+    except StoreError as e:
+        fail(str(e))
+    finally:
+        close_stores()
+
+
 @app.command("quickstart")
 def quickstart(
     news: Annotated[Path, typer.Option(help="News to ingest (JSONL, Alpaca schema).")] = Path(
@@ -88,6 +102,9 @@ def quickstart(
         ("register", ["model", "register", "--promote"]),
     ]
     timings: list[tuple[str, float, str]] = []
+    upgraded = upgrade_store(settings)
+    if upgraded:
+        typer.echo(f"feature store rebuilt in today's schema ({upgraded} points, `finassist store reindex`)", err=True)
     for name, args in phases:
         result, seconds = _phase(name, args, env)
         timings.append((name, seconds, _describe(name, result)))

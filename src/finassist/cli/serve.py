@@ -143,6 +143,8 @@ def run_server(settings, host: str | None = None, port: int | None = None, backg
     # h11 with header limits and a request-head timeout (see inference/protocol.py).
     options = {"host": host, "port": port, "log_level": level, **uvicorn_options(settings)}
     if workers > 1:
+        if settings.llm_threads is None:  # each worker's engine gets its share of the cores, not all of them
+            os.environ["FINASSIST_LLM_THREADS"] = str(max(1, settings.engine_threads // workers))
         uvicorn.run("finassist.inference.api:app_from_env", factory=True, workers=workers, **options)
         return
     uvicorn.run(create_app(settings, background=tuple(background)), **options)

@@ -48,7 +48,7 @@ def open_llm(settings: Settings, adapter: str | None = None, adapter_label: str 
         raise LLMError(str(exc)) from exc
     adapter = str(path) if path else None
     adapter_label = adapter_label or label
-    if settings.llm_backend == "openai":
+    if settings.engine == "openai":
         from finassist.llm.remote import OpenAICompatibleLLM
 
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
@@ -63,7 +63,7 @@ def open_llm(settings: Settings, adapter: str | None = None, adapter_label: str 
             adapter=(adapter_label or adapter) if adapter else None,
             prompt_version=meta.get("prompt_version"),
         )
-    if settings.llm_backend == "llamacpp":
+    if settings.engine == "llamacpp":
         from finassist.llm.catalog import resolve_model
         from finassist.llm.llamacpp import LlamaCppLLM, serving_gguf
 

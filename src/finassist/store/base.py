@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from finassist.domain import EmbeddedArticle, Filing, Hit, point_id
 from finassist.query import filing_metadata
-from finassist.store.sparse import SparseVec, sparse_document, sparse_query
+from finassist.store.sparse import SPARSE_VECTOR, SparseVec, sparse_document, sparse_query
 
 PAYLOAD_INDEXES = {
     "article_id": "keyword",
@@ -46,7 +46,7 @@ class SearchMode:
 
     mode: RetrievalMode = "dense"
     fusion: FusionMethod = "mix"
-    dense_weight: float = 0.3
+    dense_weight: float = 0.5
     rrf_k: int = 60
 
     def __post_init__(self) -> None:
@@ -61,9 +61,10 @@ class SearchMode:
 DENSE = SearchMode()
 
 LEGACY_SCHEMA_HINT = (
-    "was written before hybrid search: it holds dense vectors only, no BM25 sparse vectors. Run `finassist store "
-    "reindex` to rebuild it from the stored texts and vectors (no re-embedding), or `finassist store reset --yes` "
-    "and ingest again. Until then it is neither searched nor written, so old and new points never mix."
+    f"holds no `{SPARSE_VECTOR}` BM25 vectors: it was written before hybrid search (dense vectors only) or with an "
+    "older BM25 text encoding. Run `finassist store reindex` to rebuild it from the stored texts and vectors (no "
+    "re-embedding), or `finassist store reset --yes` and ingest again. Until then it is neither searched nor "
+    "written, so old and new points never mix."
 )
 
 

@@ -113,7 +113,7 @@ def open_teacher(settings: Settings, choice: TeacherChoice | None = None) -> LLM
 
     update: dict[str, Any] = {"llm_model": choice.model}
     if settings.llm_backend == "openai":  # the endpoint serves the student; a catalog teacher runs here
-        update["llm_backend"] = "transformers"
+        update["llm_backend"] = "auto"
     return open_llm(settings.model_copy(update=update), adapter="")
 
 
