@@ -111,6 +111,21 @@ def test_a_sentence_stating_a_sources_figure_gets_that_sources_marker():
     assert out.text == "Voltrix reported revenue of 4.3 billion dollars [1]. Pizza costs 6% more [2]."
 
 
+def test_a_sentence_without_figures_is_attributed_by_the_names_that_tell_the_sources_apart():
+    ceo = hit(3, "Voltrix names a new CEO", "Voltrix Semiconductor said Dana Okafor will become chief executive.",
+              ["VLTX"])
+    sources = [VOLTRIX, PIZZA, ceo]
+    out = review("The CEO of Voltrix Semiconductor is Dana Okafor. Greenbarrow raises pizza prices.", "Who?", sources)
+    assert out.text == "The CEO of Voltrix Semiconductor is Dana Okafor [3]. Greenbarrow raises pizza prices [2]."
+    # A name every source mentions tells nothing: no marker (and names no source has get none either).
+    both = [VOLTRIX, hit(2, "Voltrix hires", "Voltrix Semiconductor is hiring in Austin.", ["VLTX"])]
+    assert review("Voltrix Semiconductor is a chip maker.", "What is Voltrix?", both).text == (
+        "Voltrix Semiconductor is a chip maker.")
+    assert review("Marcus Feld runs it.", "Who?", HITS).text == "Marcus Feld runs it."
+    only = review("Voltrix makes chips for data centers.", "Who?", [VOLTRIX]).text
+    assert only == "Voltrix makes chips for data centers [1]."  # the only source
+
+
 def test_an_answer_whose_every_figure_no_source_states_is_replaced_by_the_news():
     out = review("Voltrix reported revenue of $5.1 billion.", "What revenue did Voltrix report?", HITS)
     assert out.fallback and "$4.30 billion" in out.text

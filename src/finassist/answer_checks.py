@@ -209,18 +209,37 @@ def ungrounded_figures(text: str, hits: Sequence[Hit]) -> list[Figure]:
     return [f for f in figures(text) if not any(f.matches(k) for k in known)]
 
 
+def names(text: str) -> set[str]:
+    """The capitalised words of `text` that can be names (people, companies, places, products)."""
+    found = {m.group(1).removesuffix("'s") for m in _NAME.finditer(text)}
+    return {n for n in found if n.lower() not in NOT_NAMES and n.lower() not in STOPWORDS}
+
+
+def _support(sentence: str, hits: Sequence[Hit], per_source: list[list[Figure]]) -> list[int]:
+    """Per source, how many of the sentence's figures it states; for a sentence without figures, how many of its
+    names it mentions, counted only where that tells the sources apart (a name every source mentions says
+    nothing about which one the sentence comes from)."""
+    if stated := figures(sentence):
+        return [sum(any(f.matches(k) for k in known) for f in stated) for known in per_source]
+    said = names(sentence)
+    texts = [_source_text(h) for h in hits]
+    support = [sum(re.search(rf"(?<!\w){re.escape(n)}(?!\w)", t) is not None for n in said) for t in texts]
+    return support if len(hits) == 1 or max(support) > min(support) else [0] * len(hits)
+
+
 def attribute(text: str, hits: Sequence[Hit]) -> str:
     """Add [n] to each sentence that cites nothing but states a figure that source n states (the source stating
-    most of its figures, the higher-ranked on a tie); other sentences stay as they are, and so does the layout."""
+    most of its figures, the higher-ranked on a tie), or, stating none, names what source n names and the other
+    sources do not all name; other sentences stay as they are, and so does the layout."""
     if not hits:
         return text
     per_source = [figures(_source_text(h)) for h in hits]
     parts = re.split(f"({_SENTENCE_END.pattern})", text)
     for i in range(0, len(parts), 2):  # sentences at even places, what separated them at odd ones
         sentence = parts[i].rstrip()
-        if not sentence or CITATION.search(sentence) or not (stated := figures(sentence)):
+        if not sentence or CITATION.search(sentence):
             continue
-        support = [sum(any(f.matches(k) for k in known) for f in stated) for known in per_source]
+        support = _support(sentence, hits, per_source)
         best = max(range(len(hits)), key=lambda j: (support[j], -j))
         if support[best]:
             body, end = (sentence[:-1], sentence[-1]) if sentence[-1] in ".!?" else (sentence, "")
