@@ -36,11 +36,12 @@ TYPED = [
 NO_COMMON_TOKEN = {"fy", "brk", "tenk", "q3"}
 
 
-def make_store(path, embedder) -> EdgeStore:
+def make_store(path, embedder, news: dict[str, str] = NEWS, headline=lambda text: text.split(",")[0]) -> EdgeStore:
+    """`news` (id → text) and the filler, one chunk each, headlines from `headline(text)`."""
     store = EdgeStore(path)
     items = []
-    for aid, text in {**NEWS, **{f"f{i}": t for i, t in enumerate(FILLER)}}.items():
-        a = NewsArticle(id=aid, headline=text.split(",")[0], created_at="2026-11-01T10:00:00Z")
+    for aid, text in {**news, **{f"f{i}": t for i, t in enumerate(FILLER)}}.items():
+        a = NewsArticle(id=aid, headline=headline(text), created_at="2026-11-01T10:00:00Z")
         chunk = Chunk(aid, 0, text)
         items.append(EmbeddedArticle(CleanArticle(a, a.headline, "", text), (chunk,), (embedder.encode([text])[0],)))
     store.write(items)
@@ -83,14 +84,7 @@ PHRASES = {
 
 
 def _phrase_store(path, embedder) -> EdgeStore:
-    store = EdgeStore(path)
-    items = []
-    for aid, text in {**PHRASES, **{f"f{i}": t for i, t in enumerate(FILLER)}}.items():
-        a = NewsArticle(id=aid, headline="Annual report", created_at="2026-11-01T10:00:00Z")
-        items.append(EmbeddedArticle(CleanArticle(a, a.headline, "", text), (Chunk(aid, 0, text),),
-                                     (embedder.encode([text])[0],)))
-    store.write(items)
-    return store
+    return make_store(path, embedder, PHRASES, lambda _: "Annual report")
 
 
 def test_a_line_item_matches_as_a_phrase_and_without_word_pairs_it_does_not(tmp_path, embedder, monkeypatch):

@@ -296,7 +296,8 @@ def _write_legacy(upsert) -> None:
 
 
 def _bm25_v1(text: str):
-    """The first BM25 encoding (vector "bm25"): the plain tokenizer, numbers split at each comma and point."""
+    """The first BM25 encoding (vector "bm25"): no number tokens or word pairs (these texts name no finance
+    identifier, so v1's identifier spellings add nothing either)."""
     import qdrant_edge as qe
 
     return qe.Bm25(qe.Bm25Config()).embed_document(text)

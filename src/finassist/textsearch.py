@@ -2,13 +2,14 @@
 
 `search_text` appends the spellings a person types for the finance identifiers in a text, so whichever spelling a
 document or a question uses ("10-K" or "10K", "BRK.B" or "BRKB", "FY22" or "fiscal 2022") meets a common token.
-Appended, never substituted: the dense embedding and what users see keep the original; this feeds the sparse leg.
+This text feeds only the sparse leg: the dense embedding and what users see keep the original.
 
 Checked against qdrant-edge's own `Bm25` word tokenizer, which lowercases, stems, drops stopwords and splits on
 every non-alphanumeric character: "ACME_2021_10K" → acme/2021/10k, "BRK.B" → brk/b, "10-K" → 10/k, "FY2022" →
 fy2022 (one token, so a question saying "2022" would miss it), "$2.54" → 2/54, so numbers are made one token first
 ("$2.54" → 2p54, "1,234.50" → 1234p5: documents and queries alike). Adjacent word pairs become terms as well
-("total sales" → totalsales), so a line item matches as a phrase (TAT-QA nDCG@10: BM25 60.2 → 65.9).
+("total sales" → totalsales), so a line item matches as a phrase (TAT-QA nDCG@10 of BM25: 59.0 before both
+rules, 60.2 with number tokens, 65.8 with word pairs too; docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -46,10 +47,10 @@ _SCALED = re.compile(
 )
 # Numbers with thousands separators or a decimal part: 1,234,567.50 and 4.30 (the tokenizer would cut them at each
 # comma and point, leaving fragments such as "234" and "30" that match unrelated numbers and inflate a table's length).
+_NUMBER = re.compile(r"(?<![\w.,])(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+)(?![\d,]|\.\d)")
 # Where a phrase ends: sentence and clause punctuation, brackets, quotes, table cells and lines.
 _SEGMENT = re.compile(r"[|\n.;:!?()\[\]\"“”]+|,\s")
 _ALNUM = re.compile(r"[a-z0-9]+")
-_NUMBER = re.compile(r"(?<![\w.,])(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+)(?![\d,]|\.\d)")
 
 
 def year_of(text: str) -> str:
