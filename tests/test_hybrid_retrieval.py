@@ -56,3 +56,23 @@ def test_hybrid_with_the_sparse_leg_weighted_out_is_dense_again(retriever_for):
     """The guard that the test above measures the sparse leg: with its weight at 0 the exact name is missed."""
     hits = retriever_for(SearchMode(mode="hybrid", fusion="mix", dense_weight=1.0)).retrieve(QUESTION, k=1)
     assert hits[0].article_id != "target"
+
+
+def test_a_fallback_search_embeds_the_question_once(retriever_for, embedder):
+    """A ticker with no news falls back to all news: the second search reuses the question's embedding (one
+    MiniLM pass is a third of a retrieval's time at 100k chunks)."""
+    from finassist.retrieval import retrieve_for_question
+
+    retriever = retriever_for(SearchMode(mode="hybrid"))
+    calls = []
+
+    class Counting:
+        def encode(self, texts, **kw):
+            calls.append(list(texts))
+            return embedder.encode(texts, **kw)
+
+    retriever.embedder = Counting()
+    found = retrieve_for_question(retriever, f"What did $ZZQX say? {QUESTION}", 2, 0.0, 24.0, {})
+    assert found.symbols == [] and any("no news tagged ZZQX" in n for n in found.notes)
+    assert found.hits[0].article_id == "target"
+    assert len(calls) == 1

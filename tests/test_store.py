@@ -241,6 +241,22 @@ def test_mixed_scores_do_not_depend_on_how_deep_the_legs_were_fetched(store):
     assert store.search(query, 1, text="Harborline jobs", how=SPARSE)[0].article_id == "b"
 
 
+def test_a_chunk_deleted_between_scoring_and_reading_is_left_out_of_the_mix(store, monkeypatch):
+    """The mix scores both legs without payloads and reads payloads for the winners only; an update that deletes a
+    scored chunk in between (a shorter newer version) drops that hit instead of failing the search."""
+    store.write([text_item("a", ["Harborline jobs rise", "Harborline hires in Ohio"]), text_item("b", ["Harborline"])])
+    score_both = store._score_both
+
+    def then_shorten_a(*args):
+        scores = score_both(*args)
+        store.write([text_item("a", ["Harborline jobs rise"], updated="2026-09-02T10:00:00Z")])
+        return scores
+
+    monkeypatch.setattr(store, "_score_both", then_shorten_a)
+    hits = store.search(vec(0), 5, text="Harborline jobs", how=SearchMode(mode="hybrid"))
+    assert sorted((h.article_id, h.chunk_index) for h in hits) == [("a", 0), ("b", 0)]
+
+
 def test_hybrid_with_no_indexable_term_is_the_dense_search(store):
     store.write([text_item(aid, texts) for aid, texts in NEWS.items()])
     hybrid = store.search(vec(0), 3, text="the of", how=SearchMode(mode="hybrid"))

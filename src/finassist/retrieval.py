@@ -85,15 +85,19 @@ class Retriever:
         since: datetime | None = None,
         until: datetime | None = None,
         per_article: bool = True,
+        vector: list[float] | None = None,
     ) -> list[Hit]:
-        """Top-k hits for `query`; with `per_article` (default) at most one hit, the best chunk, per article."""
+        """Top-k hits for `query`; with `per_article` (default) at most one hit, the best chunk, per article.
+        `vector`: the query's embedding when the caller has it (`query_vector`), so a second search does not
+        embed the same text again."""
         if k < 1:
             raise ValueError("k must be at least 1")
         query = query.strip()
         if not query:
             raise ValueError("query is empty")
         flt = SearchFilter(tuple(s.strip().upper() for s in symbols if s.strip()), since, until)
-        vector = None if self.how.mode == "sparse" else self.embedder.encode([query])[0].tolist()
+        if vector is None:
+            vector = self.query_vector(query)
 
         def search(limit: int) -> list[Hit]:
             return self.store.search(vector, limit, flt, text=query, how=self.how)
@@ -109,6 +113,10 @@ class Retriever:
                 return best
             limit = min(limit * 4, MAX_FETCH)
 
+    def query_vector(self, query: str) -> list[float] | None:
+        """The query's dense embedding; None in sparse mode, which needs none."""
+        return None if self.how.mode == "sparse" else self.embedder.encode([query.strip()])[0].tolist()
+
     def retrieve_recent(
         self,
         query: str,
@@ -120,11 +128,12 @@ class Retriever:
         now: datetime | None = None,
         until: datetime | None = None,
         bonus: Bonus | None = None,
+        vector: list[float] | None = None,
     ) -> list[Hit]:
         """Top-k articles with a preference for fresh news (and whatever `bonus` prefers): 3k candidates by
-        similarity, re-ranked by recency + bonus."""
+        similarity, re-ranked by recency + bonus. `vector`: as for `retrieve`."""
         rerank = weight > 0 or bonus is not None
-        candidates = self.retrieve(query, k * 3 if rerank else k, symbols, since, until)
+        candidates = self.retrieve(query, k * 3 if rerank else k, symbols, since, until, vector=vector)
         return prefer_recent(candidates, now or datetime.now(UTC), weight, half_life_hours, bonus)[:k]
 
 
@@ -175,9 +184,13 @@ def retrieve_for_question(
     starts = [d for d in (given_since, period.news_since) if d is not None]
     lo, hi = (max(starts) if starts else None), period.news_until
 
+    # Embedded once: the fallbacks below search the same text again with other filters.
+    vector = retriever.query_vector(query) if query.strip() else None
+
     def search(tickers: list[str], lo: datetime | None, hi: datetime | None) -> list[Hit]:
         return retriever.retrieve_recent(
-            query, k, weight, half_life_hours, symbols=tickers, since=lo, until=hi, now=now, bonus=bonus
+            query, k, weight, half_life_hours, symbols=tickers, since=lo, until=hi, now=now, bonus=bonus,
+            vector=vector,
         )
 
     hits = search(wanted, lo, hi)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -31,6 +31,7 @@ class StoreBusyError(StoreError):
 
 
 RetrievalMode = Literal["dense", "sparse", "hybrid"]
+Scored = tuple[str, float]  # (point id, score)
 FusionMethod = Literal["mix", "rrf", "dbsf"]
 
 
@@ -68,25 +69,23 @@ LEGACY_SCHEMA_HINT = (
 )
 
 
-def mix_scores(dense: Sequence[Hit], sparse: Sequence[Hit], dense_weight: float) -> list[Hit]:
-    """`dense_weight`·cosine + (1−w)·BM25/(the query's best BM25), best first.
+def mix_scores(dense: Mapping[str, float], sparse: Mapping[str, float], dense_weight: float) -> list[Scored]:
+    """`dense_weight`·cosine + (1−w)·BM25/(the query's best BM25) per point id, best first.
 
     The cosine keeps its own scale: when the dense leg is unsure its scores are flat and move little, where min-max
     normalisation would stretch them to the same full range as a confident leg's (that lost up to 10 nDCG points on
     exact-term questions; docs/benchmarks.md). BM25 has no fixed scale, so it is divided by its best. The store
-    passes both legs' exact scores for every candidate (`VectorStore._complete`); a chunk still missing from one
+    passes both legs' exact scores for every candidate (`VectorStore._complete`); a point still missing from one
     leg gets that leg's floor: its lowest candidate's cosine, or BM25 0 (no shared term).
     """
-    floor = min((h.score for h in dense), default=0.0)
-    top = max((h.score for h in sparse), default=0.0)
-    d = {(h.article_id, h.chunk_index): h.score for h in dense}
-    s = {(h.article_id, h.chunk_index): h.score / top for h in sparse} if top > 0 else {}
-    by_key = {(h.article_id, h.chunk_index): h for h in (*sparse, *dense)}
+    floor = min(dense.values(), default=0.0)
+    top = max(sparse.values(), default=0.0)
+    scale = 1 / top if top > 0 else 0.0
     mixed = [
-        h.model_copy(update={"score": dense_weight * d.get(key, floor) + (1 - dense_weight) * s.get(key, 0.0)})
-        for key, h in by_key.items()
+        (pid, dense_weight * dense.get(pid, floor) + (1 - dense_weight) * sparse.get(pid, 0.0) * scale)
+        for pid in dict.fromkeys([*sparse, *dense])
     ]
-    return sorted(mixed, key=lambda h: h.score, reverse=True)
+    return sorted(mixed, key=lambda x: x[1], reverse=True)
 
 
 @dataclass(frozen=True)
@@ -221,10 +220,15 @@ class VectorStore(ABC):
     def _search_sparse(self, sparse: SparseVec, limit: int, flt: SearchFilter | None) -> list[Hit]: ...
 
     @abstractmethod
-    def _search_both(
+    def _score_both(
         self, vector: Sequence[float], sparse: SparseVec, limit: int, flt: SearchFilter | None
-    ) -> tuple[list[Hit], list[Hit]]:
-        """Both legs' top `limit` chunks, in one round trip (a query batch)."""
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """Both legs' top `limit` point ids → score, best first, in one round trip (a query batch), without payloads:
+        reading payloads costs more than scoring (100k chunks: a first query took 9 ms with payloads, 2.5 without)."""
+
+    @abstractmethod
+    def _fetch_hits(self, scored: Sequence[Scored]) -> list[Hit]:
+        """The points' payloads as hits with the given scores, in the given order; a point deleted since is left out."""
 
     @abstractmethod
     def _search_fused(
@@ -296,8 +300,8 @@ class VectorStore(ABC):
         if mode == "dense" or not sparse:
             return self._search_dense(vector, limit, flt)
         if how.fusion == "mix":
-            dense, bm25 = self._complete(vector, sparse, *self._search_both(vector, sparse, limit, flt), flt)
-            return mix_scores(dense, bm25, how.dense_weight)[:limit]
+            dense, bm25 = self._complete(vector, sparse, *self._score_both(vector, sparse, limit, flt), flt)
+            return self._fetch_hits(mix_scores(dense, bm25, how.dense_weight)[:limit])
         hits = self._search_fused(vector, sparse, limit, flt, how)
         # Scale to [0, 1]: RRF's best is 2 / (k + 1) (rank 1 in both legs), DBSF sums two [0, 1] legs.
         # (qdrant-client's local mode counts ranks from 0, so its best RRF score is a little higher: capped.)
@@ -305,21 +309,24 @@ class VectorStore(ABC):
         return [h.model_copy(update={"score": min(1.0, h.score / top)}) for h in hits]
 
     def _complete(
-        self, vector: Sequence[float], sparse: SparseVec, dense: list[Hit], bm25: list[Hit], flt: SearchFilter | None
-    ) -> tuple[list[Hit], list[Hit]]:
-        """Both legs' exact scores for every chunk either leg returned: one more query batch, restricted to those
+        self,
+        vector: Sequence[float],
+        sparse: SparseVec,
+        dense: dict[str, float],
+        bm25: dict[str, float],
+        flt: SearchFilter | None,
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """Both legs' exact scores for every point either leg returned: one more query batch, restricted to those
         points, so the mix never has to guess a score for a chunk outside one leg's top `limit` (how deep the legs
         were fetched stops mattering). A chunk that shares no term with the query has no BM25 score: it stays 0."""
-        have_d = {(h.article_id, h.chunk_index) for h in dense}
-        have_s = {(h.article_id, h.chunk_index) for h in bm25}
-        if have_d == have_s:
+        missing = dense.keys() ^ bm25.keys()
+        if not missing:
             return dense, bm25
-        ids = tuple(point_id(a, i) for a, i in sorted(have_d ^ have_s))
-        scoped = replace(flt or SearchFilter(), ids=ids)
-        more_d, more_s = self._search_both(vector, sparse, len(ids), scoped)
+        scoped = replace(flt or SearchFilter(), ids=tuple(sorted(missing)))
+        more_d, more_s = self._score_both(vector, sparse, len(missing), scoped)
         return (
-            dense + [h for h in more_d if (h.article_id, h.chunk_index) not in have_d],
-            bm25 + [h for h in more_s if (h.article_id, h.chunk_index) not in have_s],
+            dense | {pid: v for pid, v in more_d.items() if pid not in dense},
+            bm25 | {pid: v for pid, v in more_s.items() if pid not in bm25},
         )
 
     def versions(self, article_ids: Sequence[str]) -> dict[str, float]:

@@ -19,6 +19,7 @@ from finassist.domain import Hit, point_id
 from finassist.store.base import (
     LEGACY_SCHEMA_HINT,
     PAYLOAD_INDEXES,
+    Scored,
     SearchFilter,
     SearchMode,
     StoreBusyError,
@@ -226,14 +227,24 @@ class EdgeStore(VectorStore):
     def _search_sparse(self, sparse: SparseVec, limit: int, flt: SearchFilter | None) -> list[Hit]:
         return self._run(self._query(qe.Query.Nearest(_sparse(sparse), using=SPARSE_VECTOR), limit, flt))
 
-    def _search_both(
+    def _score_both(
         self, vector: Sequence[float], sparse: SparseVec, limit: int, flt: SearchFilter | None
-    ) -> tuple[list[Hit], list[Hit]]:
+    ) -> tuple[dict[str, float], dict[str, float]]:
         assert self._shard is not None
-        dense_q = self._query(qe.Query.Nearest(list(vector), using=DENSE_VECTOR), limit, flt)
-        sparse_q = self._query(qe.Query.Nearest(_sparse(sparse), using=SPARSE_VECTOR), limit, flt)
-        d, s = self._shard.query_batch(qe.QueryBatchRequest([dense_q, sparse_q]))
-        return [payload_to_hit(p.score, p.payload) for p in d], [payload_to_hit(p.score, p.payload) for p in s]
+        f = _edge_filter(flt)
+        legs = [
+            qe.QueryRequest(limit=limit, query=qe.Query.Nearest(list(vector), using=DENSE_VECTOR), filter=f),
+            qe.QueryRequest(limit=limit, query=qe.Query.Nearest(_sparse(sparse), using=SPARSE_VECTOR), filter=f),
+        ]
+        d, s = self._shard.query_batch(qe.QueryBatchRequest(legs))
+        return {str(p.id): p.score for p in d}, {str(p.id): p.score for p in s}
+
+    def _fetch_hits(self, scored: Sequence[Scored]) -> list[Hit]:
+        assert self._shard is not None
+        if not scored:
+            return []
+        payloads = {str(r.id): r.payload for r in self._shard.retrieve([pid for pid, _ in scored], True, False)}
+        return [payload_to_hit(score, payloads[pid]) for pid, score in scored if pid in payloads]
 
     def _search_fused(
         self, vector: Sequence[float], sparse: SparseVec, limit: int, flt: SearchFilter | None, how: SearchMode

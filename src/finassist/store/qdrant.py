@@ -10,6 +10,7 @@ from finassist.domain import Hit, point_id
 from finassist.store.base import (
     LEGACY_SCHEMA_HINT,
     PAYLOAD_INDEXES,
+    Scored,
     SearchFilter,
     SearchMode,
     StoredPoint,
@@ -215,19 +216,26 @@ class QdrantStore(VectorStore):
         )
         return self._hits(result.points)
 
-    def _search_both(
+    def _score_both(
         self, vector: Sequence[float], sparse: SparseVec, limit: int, flt: SearchFilter | None
-    ) -> tuple[list[Hit], list[Hit]]:
+    ) -> tuple[dict[str, float], dict[str, float]]:
         f = qdrant_filter(flt)
         d, s = self.client.query_batch_points(
             self.collection,
             [
-                models.QueryRequest(query=list(vector), using=DENSE_VECTOR, filter=f, limit=limit, with_payload=True),
+                models.QueryRequest(query=list(vector), using=DENSE_VECTOR, filter=f, limit=limit, with_payload=False),
                 models.QueryRequest(query=_sparse(sparse), using=SPARSE_VECTOR, filter=f, limit=limit,
-                                    with_payload=True),
+                                    with_payload=False),
             ],
         )
-        return self._hits(d.points), self._hits(s.points)
+        return {str(p.id): p.score for p in d.points}, {str(p.id): p.score for p in s.points}
+
+    def _fetch_hits(self, scored: Sequence[Scored]) -> list[Hit]:
+        if not scored:
+            return []
+        records = self.client.retrieve(self.collection, [pid for pid, _ in scored], with_payload=True)
+        payloads = {str(r.id): r.payload or {} for r in records}
+        return [payload_to_hit(score, payloads[pid]) for pid, score in scored if pid in payloads]
 
     def _search_fused(
         self, vector: Sequence[float], sparse: SparseVec, limit: int, flt: SearchFilter | None, how: SearchMode
