@@ -330,3 +330,49 @@ def test_a_folder_without_adapter_config_is_refused_before_loading_the_model(tmp
     with pytest.raises(LLMError, match="not a LoRA adapter folder"):
         LlamaCppLLM(adapter=tmp_path, models_dir=tmp_path)
     assert time.monotonic() - started < 2.0
+
+
+def tiny_gguf(path, kinds: dict[str, str]):
+    """A GGUF file with one 4×256 tensor per name, quantised to its type (gguf-py), and its float values."""
+    import gguf
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    writer = gguf.GGUFWriter(path, "llama")
+    values = {}
+    for name, kind in kinds.items():
+        values[name] = rng.normal(size=(4, 256)).astype(np.float32)
+        qtype = gguf.GGMLQuantizationType[kind]
+        data = values[name] if kind == "F32" else gguf.quants.quantize(values[name], qtype)
+        writer.add_tensor(name, data, raw_dtype=qtype)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return values
+
+
+def test_q8_0_requantises_every_lower_precision_block_type_and_q4_0_only_q4_1(tmp_path):
+    """Qwen's GGUFs are Q5_0 + K-quants (no Q4_1): Q8_0 serving must requantise those too; Q4_0 must not touch a
+    5-bit tensor (it would lose precision). F32 and Q8_0 tensors stay as they are."""
+    import gguf
+    import numpy as np
+
+    from finassist.llm.llamacpp import requantised, serving_gguf
+
+    src = tmp_path / "m.gguf"
+    values = tiny_gguf(src, {"a.weight": "Q4_1", "b.weight": "Q5_0", "c.weight": "Q8_0", "norm.weight": "F32"})
+
+    def kinds(path):
+        return {t.name: t.tensor_type.name for t in gguf.GGUFReader(path).tensors}
+
+    q8 = requantised(src, "Q8_0", tmp_path / "q8.gguf")
+    assert kinds(q8) == {"a.weight": "Q8_0", "b.weight": "Q8_0", "c.weight": "Q8_0", "norm.weight": "F32"}
+    for t in gguf.GGUFReader(q8).tensors:  # 8 bits add little to the source's own rounding
+        got = gguf.quants.dequantize(t.data, t.tensor_type).reshape(4, 256)
+        assert np.abs(got - values[t.name]).max() < 0.25, t.name
+    assert kinds(requantised(src, "Q4_0", tmp_path / "q4.gguf"))["b.weight"] == "Q5_0"
+    already = tmp_path / "already.gguf"
+    tiny_gguf(already, {"c.weight": "Q8_0", "norm.weight": "F32"})
+    assert serving_gguf(already, "Q8_0", tmp_path) == already  # nothing to requantise: served as it is
+    assert serving_gguf(src, "Q8_0", tmp_path) == tmp_path / "gguf" / "m.Q8_0.gguf"

@@ -110,10 +110,12 @@ class Settings(BaseSettings):
         None, ge=1, description="llamacpp: CPU threads per decoding step; unset = the machine's cores (at most 8)."
     )
     llm_gguf_type: Literal["packaged", "Q8_0", "Q4_0"] = Field(
-        "Q8_0", description="llamacpp: serve the GGUF as packaged, or with its Q4_1 tensors requantised once (cached "
-        "under FINASSIST_MODELS_DIR/gguf). Measured 2026-12-02 with 2 threads on a 1,238-token prompt "
+        "Q8_0", description="llamacpp: serve the GGUF as packaged, or requantised once (cached under "
+        "FINASSIST_MODELS_DIR/gguf): Q8_0 takes every other block-quantised tensor (Q4_1, Qwen's Q5_0 and "
+        "K-quants), Q4_0 only Q4_1 tensors. Measured 2026-12-02 with 2 threads on a 1,238-token prompt "
         "(benchmarks/llama_prefill.py): Q8_0 prefill 347 tokens/s and decode 44 against the packaged Q4_1's 157 and "
-        "44, its tokens within 2.1 % of the trained weights' perplexity (Q4_1: 0.3 %); Q4_0 is as fast but 48 % off."
+        "44, its tokens within 2.1 % of the trained weights' perplexity (Q4_1: 0.3 %); Q4_0 is as fast but 48 % off. "
+        "Qwen2.5-Coder-0.5B as Q8_0: 1.3x the packaged file's prefill, the same answer-benchmark scores."
     )
     llm_model: str = Field(
         "", description="A catalog model (smollm2-135m, qwen2.5-coder-0.5b, qwen2.5-coder-1.5b: `finassist models "
