@@ -60,7 +60,7 @@ def test_hybrid_with_the_sparse_leg_weighted_out_is_dense_again(retriever_for):
 
 def test_a_fallback_search_embeds_the_question_once(retriever_for, embedder):
     """A ticker with no news falls back to all news: the second search reuses the question's embedding (one
-    MiniLM pass is a third of a retrieval's time at 100k chunks)."""
+    MiniLM pass is about half of a retrieval's time at 100k chunks)."""
     from finassist.retrieval import retrieve_for_question
 
     retriever = retriever_for(SearchMode(mode="hybrid"))
