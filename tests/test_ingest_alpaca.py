@@ -170,7 +170,7 @@ class StreamProcess:
                 summary = json.loads(line)
         self.stop_s = time.monotonic() - sent
         if summary is None and self.proc.poll() is None:
-            # Stuck (seen in 2 of ~6 full-suite runs, never alone): where? Every thread's stack, via faulthandler.
+            # Stuck (seen in 3 fresh-clone full-suite runs, never alone): where? Every thread's stack, via faulthandler.
             self.proc.send_signal(signal.SIGABRT)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=10)
