@@ -224,11 +224,12 @@ class VectorStore(ABC):
         self, vector: Sequence[float], sparse: SparseVec, limit: int, flt: SearchFilter | None
     ) -> tuple[dict[str, float], dict[str, float]]:
         """Both legs' top `limit` point ids → score, best first, in one round trip (a query batch), without payloads:
-        reading payloads costs more than scoring (100k chunks: a first query took 9 ms with payloads, 2.5 without)."""
+        reading payloads costs more than scoring (at 100k chunks one mixed store query went 19.2 → 7.5 ms p50 when
+        only the returned hits' payloads were read; benchmarks/serve.py)."""
 
     @abstractmethod
-    def _fetch_hits(self, scored: Sequence[Scored]) -> list[Hit]:
-        """The points' payloads as hits with the given scores, in the given order; a point deleted since is left out."""
+    def _payloads(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Point id → payload of those of `ids` that exist (one read)."""
 
     @abstractmethod
     def _search_fused(
@@ -307,6 +308,11 @@ class VectorStore(ABC):
         # (qdrant-client's local mode counts ranks from 0, so its best RRF score is a little higher: capped.)
         top = 2.0 / (how.rrf_k + 1) if how.fusion == "rrf" else 2.0
         return [h.model_copy(update={"score": min(1.0, h.score / top)}) for h in hits]
+
+    def _fetch_hits(self, scored: Sequence[Scored]) -> list[Hit]:
+        """The points as hits with the given scores, in the given order; a point deleted since scoring is left out."""
+        payloads = self._payloads([pid for pid, _ in scored]) if scored else {}
+        return [payload_to_hit(score, payloads[pid]) for pid, score in scored if pid in payloads]
 
     def _complete(
         self,

@@ -19,7 +19,6 @@ from finassist.domain import Hit, point_id
 from finassist.store.base import (
     LEGACY_SCHEMA_HINT,
     PAYLOAD_INDEXES,
-    Scored,
     SearchFilter,
     SearchMode,
     StoreBusyError,
@@ -212,9 +211,9 @@ class EdgeStore(VectorStore):
         ]
         self._shard.update(qe.UpdateOperation.delete_points_by_filter(qe.Filter(should=tails)))
 
-    def _query(self, query, limit: int, flt: SearchFilter | None, prefetches=None) -> qe.QueryRequest:
+    def _query(self, query, limit: int, flt: SearchFilter | None, prefetches=None, payload=True) -> qe.QueryRequest:
         return qe.QueryRequest(
-            limit=limit, query=query, prefetches=prefetches, with_payload=True, filter=_edge_filter(flt)
+            limit=limit, query=query, prefetches=prefetches, with_payload=payload, filter=_edge_filter(flt)
         )
 
     def _run(self, request: qe.QueryRequest) -> list[Hit]:
@@ -231,20 +230,14 @@ class EdgeStore(VectorStore):
         self, vector: Sequence[float], sparse: SparseVec, limit: int, flt: SearchFilter | None
     ) -> tuple[dict[str, float], dict[str, float]]:
         assert self._shard is not None
-        f = _edge_filter(flt)
-        legs = [
-            qe.QueryRequest(limit=limit, query=qe.Query.Nearest(list(vector), using=DENSE_VECTOR), filter=f),
-            qe.QueryRequest(limit=limit, query=qe.Query.Nearest(_sparse(sparse), using=SPARSE_VECTOR), filter=f),
-        ]
-        d, s = self._shard.query_batch(qe.QueryBatchRequest(legs))
+        dense_q = self._query(qe.Query.Nearest(list(vector), using=DENSE_VECTOR), limit, flt, payload=False)
+        sparse_q = self._query(qe.Query.Nearest(_sparse(sparse), using=SPARSE_VECTOR), limit, flt, payload=False)
+        d, s = self._shard.query_batch(qe.QueryBatchRequest([dense_q, sparse_q]))
         return {str(p.id): p.score for p in d}, {str(p.id): p.score for p in s}
 
-    def _fetch_hits(self, scored: Sequence[Scored]) -> list[Hit]:
+    def _payloads(self, ids: Sequence[str]) -> dict[str, dict]:
         assert self._shard is not None
-        if not scored:
-            return []
-        payloads = {str(r.id): r.payload for r in self._shard.retrieve([pid for pid, _ in scored], True, False)}
-        return [payload_to_hit(score, payloads[pid]) for pid, score in scored if pid in payloads]
+        return {str(r.id): r.payload for r in self._shard.retrieve(list(ids), True, False)}
 
     def _search_fused(
         self, vector: Sequence[float], sparse: SparseVec, limit: int, flt: SearchFilter | None, how: SearchMode

@@ -10,7 +10,6 @@ from finassist.domain import Hit, point_id
 from finassist.store.base import (
     LEGACY_SCHEMA_HINT,
     PAYLOAD_INDEXES,
-    Scored,
     SearchFilter,
     SearchMode,
     StoredPoint,
@@ -230,12 +229,8 @@ class QdrantStore(VectorStore):
         )
         return {str(p.id): p.score for p in d.points}, {str(p.id): p.score for p in s.points}
 
-    def _fetch_hits(self, scored: Sequence[Scored]) -> list[Hit]:
-        if not scored:
-            return []
-        records = self.client.retrieve(self.collection, [pid for pid, _ in scored], with_payload=True)
-        payloads = {str(r.id): r.payload or {} for r in records}
-        return [payload_to_hit(score, payloads[pid]) for pid, score in scored if pid in payloads]
+    def _payloads(self, ids: Sequence[str]) -> dict[str, dict]:
+        return {str(r.id): r.payload or {} for r in self.client.retrieve(self.collection, list(ids), with_payload=True)}
 
     def _search_fused(
         self, vector: Sequence[float], sparse: SparseVec, limit: int, flt: SearchFilter | None, how: SearchMode
