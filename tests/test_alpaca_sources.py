@@ -262,6 +262,18 @@ def settle(part, got: list[RawRecord], seconds: float = 0.3) -> list[RawRecord]:
     return got
 
 
+def live(part, fake) -> None:
+    """Wait until the part has handled the server's first subscription ack, and the clock is past the ack's time.
+
+    A fresh stream's watermark starts at that time; news stamped before it does not move the watermark. The ack can
+    reach the client after the test stamped an article (seen on a loaded machine), so articles are stamped after it.
+    """
+    fake.wait_until(lambda: fake.subscriptions >= 1)
+    drain(part, lambda _: part.snapshot().updated_at is not None)
+    while datetime.now(UTC) <= part.snapshot().updated_at:
+        time.sleep(0.001)
+
+
 @pytest.fixture
 def stream_part(fake):
     parts = []
@@ -286,7 +298,7 @@ def stream_part(fake):
 
 def test_stream_delivers_published_news_without_blocking(fake, stream_part):
     part = stream_part()
-    fake.wait_until(lambda: fake.subscriptions >= 1)
+    live(part, fake)
     started = time.monotonic()
     assert part.next_batch() == []  # nothing yet: returns at once
     assert time.monotonic() - started < 0.05
@@ -303,7 +315,7 @@ def test_stream_delivers_published_news_without_blocking(fake, stream_part):
 
 def test_article_matching_two_subscribed_symbols_is_emitted_once(fake, stream_part):
     part = stream_part(symbols=["AAPL", "MSFT"])
-    fake.wait_until(lambda: fake.subscriptions >= 1)
+    live(part, fake)
     fake.publish(now_article(1, symbols=["AAPL", "MSFT"]))  # alpaca-py calls the handler once per symbol
     fake.publish(now_article(2, symbols=["TSLA"]))  # not subscribed
     fake.publish(now_article(3, symbols=["MSFT"]))
@@ -314,7 +326,7 @@ def test_article_matching_two_subscribed_symbols_is_emitted_once(fake, stream_pa
 
 def test_stream_reconnects_and_backfills_the_outage_exactly_once(fake, stream_part):
     part = stream_part()
-    fake.wait_until(lambda: fake.subscriptions >= 1)
+    live(part, fake)
     fake.publish(now_article(1))
     got = drain(part, lambda got: len(got) == 1)
 
@@ -340,7 +352,7 @@ def test_outage_with_updates_and_late_stamped_news_loses_nothing_and_duplicates_
     """Published while the socket is down: new versions of articles seen before, and news created before the last
     event seen (stamped 20 s before publication). A catch-up from `created_at >= last updated_at` got none of them."""
     part = stream_part()
-    fake.wait_until(lambda: fake.subscriptions >= 1)
+    live(part, fake)
     for i in range(1, 6):
         fake.publish(now_article(i))
     got = drain(part, lambda got: len(got) == 5)
@@ -370,7 +382,7 @@ def test_outage_with_updates_and_late_stamped_news_loses_nothing_and_duplicates_
 def test_dedup_remembers_every_version_a_gap_backfill_can_return_again(fake, stream_part, monkeypatch):
     monkeypatch.setattr(alpaca_stream, "DEDUP_PRUNE_AT", 0)  # prune the dedup keys after every batch
     part = stream_part()
-    fake.wait_until(lambda: fake.subscriptions >= 1)
+    live(part, fake)
     fake.publish(make_article(1, datetime.now(UTC) - 2 * HOUR))  # stamped 2 h before it went out
     fake.publish(now_article(2))
     got = drain(part, lambda got: len(got) == 2)
@@ -385,7 +397,7 @@ def test_dedup_remembers_every_version_a_gap_backfill_can_return_again(fake, str
 
 def test_snapshot_holds_back_the_watermark_until_the_gap_is_filled(fake, stream_part):
     part = stream_part(retry_base_s=0.5)
-    fake.wait_until(lambda: fake.subscriptions >= 1)
+    live(part, fake)
     fake.publish(now_article(1))
     got = drain(part, lambda got: len(got) == 1)
     before_outage = part.snapshot()
@@ -441,7 +453,7 @@ def test_stream_auth_failure_stops_with_a_clear_error(fake, stream_part):
 def test_close_is_prompt_whatever_the_stream_is_waiting_on(fake, stream_part, waiting_on):
     """Ctrl-C reaches close() (Bytewax drops the partition); a slow close makes `ingest stream` hang on exit."""
     part = stream_part(min_backoff_s=30, stream_max_backoff_s=30)  # a reconnect waits 15-30 s
-    fake.wait_until(lambda: fake.subscriptions >= 1)
+    live(part, fake)
     fake.publish(now_article(1))
     drain(part, lambda got: len(got) == 1)
     before = part.snapshot()
@@ -471,7 +483,7 @@ def test_close_is_prompt_whatever_the_stream_is_waiting_on(fake, stream_part, wa
 
 def test_close_stops_the_stream_thread_quickly(fake, stream_part):
     part = stream_part()
-    fake.wait_until(lambda: fake.subscriptions >= 1)
+    live(part, fake)
     started = time.monotonic()
     part.close()
     assert time.monotonic() - started < 2

@@ -129,9 +129,15 @@ class StreamProcess:
         self.stop_s = self.exit_s = float("nan")
         threading.Thread(target=self._pump, args=(self.proc.stderr, self.lines), daemon=True).start()
         threading.Thread(target=self._pump, args=(self.proc.stdout, self.out), daemon=True).start()
-        subscribed = fake.subscriptions
         try:
-            fake.wait_until(lambda: fake.subscriptions > subscribed, timeout=120)  # news before that is not streamed
+            # News published before the source has handled the server's subscription ack is not streamed, and a
+            # fresh stream's watermark starts at the ack's time: news stamped before it never moves the watermark
+            # (on a loaded machine the ack can be handled after the test stamped its first article; seen in CI).
+            # So wait for the source's log of the ack, then until the test's stamps (now - 1 ms) are past it.
+            line = self.wait_log(r"news stream subscribed at ", timeout=120)
+            live_at = datetime.fromisoformat(re.search(r"subscribed at ([^\s;]+)", line).group(1))
+            while datetime.now(UTC) - timedelta(milliseconds=2) <= live_at:
+                time.sleep(0.001)
         except BaseException:
             self.proc.kill()
             raise
@@ -140,6 +146,21 @@ class StreamProcess:
     def _pump(pipe, lines: queue.Queue[str]) -> None:
         for line in pipe:
             lines.put(line)
+
+    def wait_log(self, pattern: str, timeout: float) -> str:
+        """The first stderr line matching `pattern`; fails with the log after `timeout` s or when the process ends."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.5)
+            except queue.Empty:
+                if self.proc.poll() is not None and self.lines.empty():
+                    break
+                continue
+            self.log.append(line)
+            if re.search(pattern, line):
+                return line
+        raise AssertionError(f"no log line matching {pattern!r}\n" + "".join(self.log)[-3000:])
 
     def wait_written(self, n: int, timeout: float = 60) -> int:
         written, deadline = 0, time.monotonic() + timeout

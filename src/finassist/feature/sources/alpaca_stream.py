@@ -229,6 +229,7 @@ class _StreamPartition(StatefulSourcePartition[RawRecord, StreamWatermark]):
             # First connection of a fresh stream: nothing missed yet, but a later outage needs a lower bound. News
             # after the ack arrives live, and is queued behind this event, so it can only move the mark up.
             self._mark = StreamWatermark(at)
+            log.info("Alpaca news stream subscribed at %s (first connection: no gap to backfill)", at.isoformat())
             return
         # Reconnected, or resumed from a snapshot: the subscription is live again, so REST covers the gap up to now
         # and the stream everything after. REST filters on created_at, but what the gap hid is any version *updated*
@@ -238,6 +239,8 @@ class _StreamPartition(StatefulSourcePartition[RawRecord, StreamWatermark]):
         job = next(self._job_ids)
         self._gaps[job] = self._mark
         since = self._mark.updated_at - self._overlap
+        log.info("Alpaca news stream subscribed at %s; backfilling news since %s over REST", at.isoformat(),
+                 since.isoformat())
         threading.Thread(target=self._fill_gap, args=(job, since), name="alpaca-news-gap", daemon=True).start()
 
     def _fill_gap(self, job: int, since: datetime) -> None:
