@@ -10,16 +10,16 @@ import pytest
 
 from finassist.answer_checks import (
     Figure,
-    coverage,
     figures,
+    figures_off_question,
     fix_citations,
     has_content,
     is_looping,
     key_sentence,
-    names_in,
     review,
     trim_loop,
 )
+from finassist.coverage import coverage, names_in
 from finassist.domain import Hit
 from finassist.llm import LLM, Generation, GenerationParams, Message, ModelInfo
 from finassist.symbols import load_aliases
@@ -129,6 +129,27 @@ def test_a_sentence_without_figures_is_attributed_by_the_names_that_tell_the_sou
 def test_an_answer_whose_every_figure_no_source_states_is_replaced_by_the_news():
     out = review("Voltrix reported revenue of $5.1 billion.", "What revenue did Voltrix report?", HITS)
     assert out.fallback and "$4.30 billion" in out.text
+
+
+def test_an_answer_stating_only_figures_of_news_not_about_the_question_is_replaced_by_the_news():
+    question = "By how much will Greenbarrow raise frozen pizza prices?"
+    wrong = review("Greenbarrow will raise frozen pizza prices by $4.30 billion [1].", question, HITS)
+    assert wrong.fallback and "6%" in wrong.text and wrong.text.endswith("[2]")
+    assert "not about the question" in wrong.notes[-1]
+    right = review("Greenbarrow will raise frozen pizza prices by 6% in January.", question, HITS)
+    assert not right.fallback and right.text.endswith("[2].")
+    # One figure from the sentence about the question is enough: the others may be context.
+    mixed = review("Prices rise 6%, while Voltrix made $4.30 billion.", question, HITS)
+    assert not mixed.fallback
+
+
+def test_figures_near_the_best_sentence_count_as_about_the_question():
+    ceo = hit(3, "Voltrix names a new CEO", "Voltrix Semiconductor said Dana Okafor will become chief executive. "
+              "Voltrix pays Okafor $2.1 million to become its chief.", ["VLTX"])
+    question = "Who will become Voltrix's chief executive?"
+    # "$2.1 million" comes from a sentence with one question word less than the best one: within the slack.
+    assert not figures_off_question("Dana Okafor, who was paid $2.1 million, will lead it.", question, [ceo])
+    assert figures_off_question("Dana Okafor, paid $2.1 million, will lead it.", question, [ceo], slack=0.25)
 
 
 def test_figures_are_money_percentages_and_counts_not_quarters_votes_or_markers():

@@ -1,12 +1,12 @@
 """Answer guards: pure checks on a generated answer and the news it was given, and the repairs the chain applies.
 
-    coverage(question, hits)  → is the question's company/name in the news at all? (else say so, don't generate)
     review(answer, question, hits) → strip stub lead-ins, trim loops, drop [n] that point nowhere, add [n] where a
                                      sentence's figures come from one source; empty / stub / loop / invented
                                      figures → the best source's key sentence, quoted with its [n]
 
 Measured on SmolLM2-135M (issue 12): 5 of 17 answers were the bare stub "The answer to this question is:", several
 looped ("a 1.0% increase … a 1.0% increase …"), none cited [n]. Everything here is plain text work, no model.
+Whether the news covers the question at all is checked before generating, in finassist.coverage.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from finassist.domain import Hit
-from finassist.symbols import symbols_in
 
 # --- words ---------------------------------------------------------------------------------------------------
 
@@ -71,7 +70,7 @@ BOILERPLATE = re.compile(
 )
 # The prompt's own markup, which a small model sometimes copies instead of answering (<news id="5" date=...>).
 PROMPT_MARKUP = re.compile(r"</?\s*news\b[^<>]{0,300}>|<\|[^<>|]{0,40}\|>", re.IGNORECASE)
-_NAME = re.compile(r"(?<![\w$])([A-Z][a-z][\w&\-]*(?:'s)?)")
+NAME = re.compile(r"(?<![\w$])([A-Z][a-z][\w&\-]*(?:'s)?)")
 NOT_NAMES = _wordset(
     "what who whom which when where why how is are was were do does did has have had will would can could should "
     "tell give show list explain compare summarize the a an and or in on of for from about i please "
@@ -88,7 +87,7 @@ def content_words(text: str) -> list[str]:
     return [w for w in words(text) if w and w not in STOPWORDS and not w.replace("-", "").isdigit()]
 
 
-def _stem(word: str) -> str:
+def stem(word: str) -> str:
     """A crude stem, enough to match "reported" with "report" and "raises" with "raise" when counting overlap."""
     for suffix in ("ing", "ed", "es", "s"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
@@ -199,19 +198,19 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
 
 
-def _source_text(hit: Hit) -> str:
+def source_text(hit: Hit) -> str:
     return f"{hit.headline}.\n{hit.text}"
 
 
 def ungrounded_figures(text: str, hits: Sequence[Hit]) -> list[Figure]:
     """Figures in the answer that no source states (invented, or computed by the model)."""
-    known = [f for h in hits for f in figures(_source_text(h))]
+    known = [f for h in hits for f in figures(source_text(h))]
     return [f for f in figures(text) if not any(f.matches(k) for k in known)]
 
 
 def names(text: str) -> set[str]:
     """The capitalised words of `text` that can be names (people, companies, places, products)."""
-    found = {m.group(1).removesuffix("'s") for m in _NAME.finditer(text)}
+    found = {m.group(1).removesuffix("'s") for m in NAME.finditer(text)}
     return {n for n in found if n.lower() not in NOT_NAMES and n.lower() not in STOPWORDS}
 
 
@@ -222,7 +221,7 @@ def _support(sentence: str, hits: Sequence[Hit], per_source: list[list[Figure]])
     if stated := figures(sentence):
         return [sum(any(f.matches(k) for k in known) for f in stated) for known in per_source]
     said = names(sentence)
-    texts = [_source_text(h) for h in hits]
+    texts = [source_text(h) for h in hits]
     support = [sum(re.search(rf"(?<!\w){re.escape(n)}(?!\w)", t) is not None for n in said) for t in texts]
     return support if len(hits) == 1 or max(support) > min(support) else [0] * len(hits)
 
@@ -233,7 +232,7 @@ def attribute(text: str, hits: Sequence[Hit]) -> str:
     sources do not all name; other sentences stay as they are, and so does the layout."""
     if not hits:
         return text
-    per_source = [figures(_source_text(h)) for h in hits]
+    per_source = [figures(source_text(h)) for h in hits]
     parts = re.split(f"({_SENTENCE_END.pattern})", text)
     for i in range(0, len(parts), 2):  # sentences at even places, what separated them at odd ones
         sentence = parts[i].rstrip()
@@ -247,29 +246,57 @@ def attribute(text: str, hits: Sequence[Hit]) -> str:
     return "".join(parts)
 
 
-def key_sentence(question: str, hits: Sequence[Hit]) -> tuple[int, str] | None:
-    """(source number, sentence): the sentence of the given news with the most question words in it, a figure
-    breaking ties toward facts, a higher-ranked source the rest; the body over the headline; never boilerplate,
-    nor a sentence without one of the question's distinctive (non-finance-generic) words, when it has some."""
-    asked = {_stem(w) for w in content_words(question)}
-    distinct = {_stem(w) for w in content_words(question) if w not in GENERIC}
-    best: tuple[float, int, str] | None = None
+@dataclass(frozen=True)
+class Candidate:
+    """A sentence of the given news that may answer the question, and how much of the question it is about."""
+
+    rank: int  # its source's number in the prompt
+    sentence: str
+    about: float  # question words in it, +0.5 for a figure, -0.05 per rank: how much it is about the question
+    headline: bool
+
+
+def candidates(question: str, hits: Sequence[Hit]) -> list[Candidate]:
+    """The sentences of the news that can answer the question: not boilerplate, not fragments, and with one of the
+    question's distinctive (non-finance-generic) words when it has some ("revenue" alone is no sign)."""
+    asked = {stem(w) for w in content_words(question)}
+    distinct = {stem(w) for w in content_words(question) if w not in GENERIC}
+    out = []
     for rank, hit in enumerate(hits, 1):
-        for sentence in sentences(_source_text(hit)):
+        for sentence in sentences(source_text(hit)):
             if len(sentence) < 20 or BOILERPLATE.search(sentence):
                 continue
-            said = {_stem(w) for w in content_words(sentence)}
+            said = {stem(w) for w in content_words(sentence)}
             if distinct and not distinct & said:
                 continue  # shares only words like "revenue" or "quarter" with the question: not about it
-            # A headline sums up a body sentence that says more: it wins only with two more question words.
-            headline = 1.5 if sentence.rstrip(".") == hit.headline.strip().rstrip(".") else 0.0
-            score = len(asked & said) + (0.5 if figures(sentence) else 0.0) - 0.05 * rank - headline
-            if best is None or score > best[0]:
-                best = (score, rank, sentence)
-    if best is None:
+            about = len(asked & said) + (0.5 if figures(sentence) else 0.0) - 0.05 * rank
+            out.append(Candidate(rank, sentence, about, sentence.rstrip(".") == hit.headline.strip().rstrip(".")))
+    return out
+
+
+def key_sentence(question: str, hits: Sequence[Hit]) -> tuple[int, str] | None:
+    """(source number, sentence): the candidate most about the question, a figure breaking ties toward facts, a
+    higher-ranked source the rest; the body over the headline (a headline sums up a body sentence that says more:
+    it wins only with two more question words)."""
+    found = candidates(question, hits)
+    if not found:
         return None
-    sentence = best[2] if len(best[2]) <= 400 else best[2][:397].rsplit(" ", 1)[0] + "…"
-    return best[1], sentence
+    best = max(found, key=lambda c: (c.about - (1.5 if c.headline else 0.0), -c.rank))
+    sentence = best.sentence if len(best.sentence) <= 400 else best.sentence[:397].rsplit(" ", 1)[0] + "…"
+    return best.rank, sentence
+
+
+def figures_off_question(text: str, question: str, hits: Sequence[Hit], slack: float = 1.0) -> bool:
+    """The answer states figures, and none of them is in a sentence about the question (one within `slack`
+    question words of the sentence most about it): a small model copying the numbers of the wrong article, or of
+    the right article's wrong line, next to the question's words."""
+    stated = figures(text)
+    found = candidates(question, hits)
+    if not stated or not found:
+        return False
+    top = max(c.about for c in found)
+    near = [f for c in found if c.about >= top - slack for f in figures(c.sentence)]
+    return not any(f.matches(k) for f in stated for k in near)
 
 
 def extractive_answer(question: str, hits: Sequence[Hit]) -> str:
@@ -282,93 +309,17 @@ def extractive_answer(question: str, hits: Sequence[Hit]) -> str:
 
 def not_covered_answer(subjects: Sequence[str]) -> str:
     if subjects:
-        return f"The news I have does not cover {_join(subjects)}, so I cannot answer that from it."
+        return f"The news I have does not cover {join_names(subjects)}, so I cannot answer that from it."
     return "The news I have does not cover this question, so I cannot answer it from the news."
 
 
 def not_covered_lead(subjects: Sequence[str]) -> str:
     """The first sentence of an answer whose question is only partly covered."""
-    return f"The news I have does not cover {_join(subjects)}."
+    return f"The news I have does not cover {join_names(subjects)}."
 
 
-def _join(items: Sequence[str]) -> str:
+def join_names(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
-
-
-# --- coverage ------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Coverage:
-    missing: list[str] = field(default_factory=list)  # subjects the question names that no given news is about
-    covered: bool = True  # False: nothing in the news answers the question; say so instead of generating
-
-    @property
-    def note(self) -> str:
-        return f"the news does not cover {_join(self.missing)}" if self.missing else "no news to answer from"
-
-
-def names_in(question: str) -> list[str]:
-    """Capitalised words that read as names ("Apple's" → "Apple"), not question words, months or finance words
-    ("Buy", "Revenue"); runs of them ("Oxbow Industries") are one name."""
-    out: list[str] = []
-    last_end = -2
-    for m in _NAME.finditer(question):
-        word = m.group(1).removesuffix("'s")
-        if word.lower() in NOT_NAMES | GENERIC | STOPWORDS:  # "What", "Revenue" in a Title Case question, "Buy"
-            last_end = -2
-            continue
-        if out and m.start() == last_end + 1:
-            out[-1] = f"{out[-1]} {word}"
-        else:
-            out.append(word)
-        last_end = m.end() - (2 if m.group(1).endswith("'s") else 0)
-    return out
-
-
-def _mentions(hit: Hit, name: str) -> bool:
-    """The hit has every word of the name ("Oxbow Industries": not just "industries")."""
-    text = _source_text(hit)
-    return all(re.search(rf"(?<!\w){re.escape(part)}(?!\w)", text, re.IGNORECASE) for part in name.split())
-
-
-_CLAUSE = re.compile(r"\s*(?:[,;]|\band\b|\bor\b|\bas well as\b|\bplus\b)\s*", re.IGNORECASE)
-
-
-def coverage(question: str, hits: Sequence[Hit], aliases: dict[str, str]) -> Coverage:
-    """Whether the news found can answer the question. The subjects it names are tickers and known company names
-    (missing: no hit is tagged with it) and capitalised names (missing: no hit mentions it). When the news has one
-    of them, only missing tickers are reported (a capitalised word is a weaker sign). When it has none, and no
-    clause of the question without a subject has a distinctive word in the news ("and in frozen pizza"), the news
-    does not cover it."""
-    if not hits:
-        return Coverage([], covered=False)
-    tagged = {s.upper() for h in hits for s in h.symbols}
-    tickers = symbols_in(question, aliases)
-    # A ticker (or a known company name) is a subject for sure; any capitalised word only may be one.
-    said = {t: [n for n, s in aliases.items() if s.upper() == t and re.search(
-        rf"(?<!\w){re.escape(n)}(?!\w)", question, re.IGNORECASE)] for t in tickers}
-    missing = [f"{said[t][0]} ({t})" if said[t] else t for t in tickers if t not in tagged]
-    subject_words = {w for t in tickers for w in words(" ".join([t, *said[t]]))}
-    names = [n for n in names_in(question) if not set(words(n)) & subject_words]
-    unmentioned = [n for n in names if not any(_mentions(h, n) for h in hits)]
-    subject_words |= {w for n in names for w in words(n)}
-    if len(tickers) + len(names) > len(missing) + len(unmentioned):  # the news has one of the subjects
-        return Coverage(missing, covered=True)
-    missing += unmentioned
-    if not missing:
-        return Coverage()
-    # Another part of the question may ask about something else: "... at $ZZZZ and in frozen pizza?". Words in the
-    # missing subject's own clause ("How many vehicles did Tesla deliver?") ask about that subject, not the news.
-    news = " ".join(words(" ".join(_source_text(h) for h in hits)))
-    for clause in _CLAUSE.split(question):
-        clause_words = set(words(clause))
-        if clause_words & subject_words:
-            continue
-        rest = [w for w in clause_words if w not in GENERIC and w not in STOPWORDS and len(w) > 2]
-        if any(re.search(rf"(?<!\w){re.escape(_stem(w))}", news) for w in rest):
-            return Coverage(missing, covered=True)
-    return Coverage(missing, covered=False)
 
 
 # --- the review ----------------------------------------------------------------------------------------------
@@ -405,6 +356,8 @@ def review(answer: str, question: str, hits: Sequence[Hit]) -> Review:
         problem = "a copy of the prompt's news"
     elif hits and (stated := figures(text)) and len(ungrounded_figures(text, hits)) == len(stated):
         problem = "figures that no source states"
+    elif hits and figures_off_question(text, question, hits):
+        problem = "figures only from news not about the question"
     if problem is not None:
         done = "quoted the news" if hits else "said the news does not cover it"
         return Review(extractive_answer(question, hits), [*notes, f"answer check: {problem}; {done}"], True)
