@@ -104,6 +104,31 @@ STOP_WITHIN_S = 30
 EXIT_WITHIN_S = 120
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    """A child that Ctrl-C (SIGINT) reaches however the suite was started. A shell starts a background job
+    (`pytest ... &`, `nohup ... &`) with SIGINT ignored, children inherit that, and Python then installs no
+    KeyboardInterrupt handler: the stream tests' SIGINT did nothing and they hung (seen in full-suite runs started
+    that way, never in the foreground). The child gets SIGINT's default back, as a terminal's Ctrl-C would find it."""
+    return subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=_default_sigint
+    )
+
+
+def test_children_get_a_working_ctrl_c_even_when_the_suite_runs_with_sigint_ignored():
+    was = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as in a background job of a non-interactive shell
+    try:
+        probe = "import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
+        child = spawn([sys.executable, "-c", probe], dict(os.environ))
+        out, err = child.communicate(timeout=60)
+    finally:
+        signal.signal(signal.SIGINT, was)
+    assert out.strip() == "True", err
+
+
 class StreamProcess:
     """`finassist ingest stream` in a subprocess, with its stdout and stderr read on threads (so waits can time out)."""
 
@@ -116,13 +141,7 @@ class StreamProcess:
             "PYTHONFAULTHANDLER": "1",  # SIGABRT dumps every thread's stack (see `interrupt`)
             **env_overrides,
         }
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "finassist.cli", "ingest", "stream", "--json"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
+        self.proc = spawn([sys.executable, "-m", "finassist.cli", "ingest", "stream", "--json"], env)
         self.lines: queue.Queue[str] = queue.Queue()
         self.out: queue.Queue[str] = queue.Queue()
         self.log: list[str] = []
@@ -191,7 +210,7 @@ class StreamProcess:
                 summary = json.loads(line)
         self.stop_s = time.monotonic() - sent
         if summary is None and self.proc.poll() is None:
-            # Stuck (seen in 3 fresh-clone full-suite runs, never alone): where? Every thread's stack, via faulthandler.
+            # Stuck: where? Every thread's stack, via faulthandler.
             self.proc.send_signal(signal.SIGABRT)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=10)
