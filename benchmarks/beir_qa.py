@@ -16,7 +16,6 @@ people who also wrote the answer checks; this one was not. It writes:
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import json
 import re
@@ -26,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from finassist.feature.evaluate import corpus_as_news  # noqa: E402
+from finassist.feature.evaluate import corpus_as_news, read_qrels  # noqa: E402
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -50,14 +49,10 @@ def eligible(query: dict, gold_texts: list[str]) -> str | None:
 def build(beir: Path, n: int) -> tuple[list[dict], list[dict]]:
     docs = read_jsonl(beir / "corpus.jsonl")
     by_id = {str(d["_id"]): d for d in docs}
-    qrels: dict[str, list[str]] = {}
-    with (beir / "qrels" / "test.tsv").open(encoding="utf-8") as f:
-        for row in csv.DictReader(f, delimiter="\t"):
-            if int(row["score"]) > 0:
-                qrels.setdefault(row["query-id"], []).append(row["corpus-id"])
+    qrels = read_qrels(beir / "qrels" / "test.tsv")
     rows = []
     for q in read_jsonl(beir / "queries.jsonl"):
-        gold_ids = [i for i in qrels.get(str(q["_id"]), []) if i in by_id]
+        gold_ids = [i for i, score in qrels.get(str(q["_id"]), {}).items() if score > 0 and i in by_id]
         span = eligible(q, [by_id[i].get("text", "") for i in gold_ids])
         if span is None:
             continue
