@@ -139,6 +139,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "mean": round(statistics.fmean(latency), 2),
         },
         "completion_tokens_mean": round(statistics.fmean(r["completion_tokens"] for r in rows), 1),
+        "prompt_tokens_mean": round(statistics.fmean(r.get("prompt_tokens", 0) for r in rows), 1),
     }
 
 
@@ -223,6 +224,7 @@ def overrides(args: argparse.Namespace) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace, qa: list[dict[str, Any]]) -> dict[str, Any]:
+    import finassist.prompt
     from finassist.config import Settings
     from finassist.feature.flow import run_flow
     from finassist.feature.sources.file import NewsFileSource
@@ -230,6 +232,9 @@ def run(args: argparse.Namespace, qa: list[dict[str, Any]]) -> dict[str, Any]:
     from finassist.inference.services import Services
     from finassist.store import close_stores
 
+    if args.prompt_version:
+        finassist.prompt.get_template(args.prompt_version)  # an unknown version fails here, before any work
+        finassist.prompt.PROMPT_VERSION = args.prompt_version  # what a base model's prompts are built with
     given = overrides(args)
     configured = Settings()
     load_start = os.getloadavg()
@@ -275,6 +280,7 @@ def run(args: argparse.Namespace, qa: list[dict[str, Any]]) -> dict[str, Any]:
                     "model_states": model_score.get("states"), "model_cites": model_score.get("cites"),
                     "latency_s": round(latency, 2),
                     "first_piece_s": round(first_piece, 2) if first_piece is not None else None,
+                    "prompt_tokens": answer.usage.prompt_tokens,
                     "completion_tokens": answer.usage.completion_tokens, "finish_reason": answer.finish_reason,
                     "notes": answer.notes,
                 }
@@ -300,6 +306,7 @@ def run(args: argparse.Namespace, qa: list[dict[str, Any]]) -> dict[str, Any]:
         "answer_checks": settings.answer_checks,
         "max_new_tokens": settings.max_new_tokens,
         "retrieval": {"mode": settings.retrieval_mode, "k": settings.retrieval_k},
+        "prompt_version": chain.prompt_version or finassist.prompt.PROMPT_VERSION,
         "cpus": os.cpu_count(),
         "torch_threads": _torch_threads(),
         "ingest_s": round(ingest_s, 1),
@@ -356,6 +363,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, help="write the full JSON (with per-question rows) here")
     ap.add_argument("--check", action="store_true", help="check the QA set against the news, then exit")
     ap.add_argument("--replay", type=Path, help="a results file (--out) whose model answers to re-check")
+    ap.add_argument("--prompt-version", help="the prompt template for the base model (default: the current one)")
     args = ap.parse_args()
 
     qa = read_qa(args.qa)

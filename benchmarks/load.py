@@ -1,7 +1,7 @@
 """Many users at once: N clients asking /v1/ask without pause, on each engine, against the real API.
 
     python benchmarks/load.py [--clients 20] [--seconds 60] [--tokens 64] [--backends transformers,llamacpp]
-                              [--single-seconds 30] [--json out.json]
+                              [--single-seconds 30] [--prompt-versions v1,v2] [--json out.json]
 
 Per backend, one run of the real app (create_app, uvicorn on 127.0.0.1, the API's default gate and queue: the
 engine's slots, 4 waiting per slot) over data/sample_news.jsonl ingested by the real pipeline:
@@ -12,8 +12,10 @@ engine's slots, 4 waiting per slot) over data/sample_news.jsonl ingested by the 
    at 5 s) and asks again, as a well-behaved client would. Meanwhile a UI probe GETs / and
    /readyz every 0.5 s and reports their latency (the chat UI must stay responsive).
 Reported: answered share of requests, 503s, other errors, latency p50/p95 of answered requests, aggregate completion
-tokens/s over the window vs the single stream's, and the UI probe's p95. Requests still running at the end count
-only if they finish within 30 s. The machine's load average is printed with the numbers.
+tokens/s over the window vs the single stream's, and the UI probe's p95. With `--prompt-versions`, each backend
+runs once per prompt template (v1: whole chunks, v2: the sentences about the question; finassist.prompt), side by
+side. Requests still running at the end count only if they finish within 30 s. The machine's load average is
+printed with the numbers.
 """
 
 from __future__ import annotations
@@ -151,14 +153,22 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=64)
     ap.add_argument("--backends", default="transformers,llamacpp")
     ap.add_argument("--models-dir", type=Path, default=ROOT / ".cache" / "models")
+    ap.add_argument("--prompt-versions", default="", help="e.g. v1,v2: each backend once per prompt template")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
+    import finassist.prompt
+
+    versions = [v for v in args.prompt_versions.split(",") if v] or [finassist.prompt.PROMPT_VERSION]
     load_start = os.getloadavg()
     result: dict = {"date": date.today().isoformat(), "cpus": os.cpu_count(), "clients": args.clients,
                     "seconds": args.seconds, "max_new_tokens": args.tokens, "backends": {}}
     with tempfile.TemporaryDirectory(prefix="finassist-load-") as tmp:
         for backend in args.backends.split(","):
-            result["backends"][backend] = bench_backend(backend, args, Path(tmp))
+            for version in versions:
+                finassist.prompt.get_template(version)  # unknown: a clear error
+                finassist.prompt.PROMPT_VERSION = version  # what the base model's prompts are built with
+                name = backend if len(versions) == 1 else f"{backend}:{version}"
+                result["backends"][name] = bench_backend(backend, args, Path(tmp) / version) | {"prompt": version}
     result["loadavg"] = [[round(x, 2) for x in load_start], [round(x, 2) for x in os.getloadavg()]]
     text = json.dumps(result)
     if args.json:

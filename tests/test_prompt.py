@@ -267,7 +267,7 @@ def test_training_example_is_the_serving_prompt_plus_the_answer(llm):
 
 
 def test_unknown_prompt_version_is_a_clear_error():
-    with pytest.raises(ValueError, match=r"unknown prompt version 'v9'.*\['v1'\]"):
+    with pytest.raises(ValueError, match=r"unknown prompt version 'v9'.*\['v1', 'v2'\]"):
         get_template("v9")
     with pytest.raises(ValueError, match="'v9'"):
         fit_prompt(QUESTION, [], lambda m: 1, 100, version="v9")
@@ -277,4 +277,66 @@ def test_unknown_prompt_version_is_a_clear_error():
 
 def test_recorded_version_builds_the_same_prompt_as_the_current_one():
     assert get_template("v1") is get_template(None) is get_template(PROMPT_VERSION)
-    assert fit_prompt(QUESTION, [hit(1)], lambda m: 1, 100, version="v1").version == "v1"
+    assert fit_prompt(QUESTION, [hit(1)], lambda m: 1, 100, version="v2").version == "v2"
+    assert fit_prompt(QUESTION, [hit(1)], lambda m: 1, 100).version == PROMPT_VERSION
+
+
+# --- v2: the sentences about the question, not the whole chunk ---------------------------------------------------
+
+LONG = (
+    "Voltrix opened a new plant in Ohio last spring. The plant employs 1,200 people. "
+    "Voltrix shares fell 7.5% after the battery recall widened to 40,000 vehicles. "
+    "The company's chief executive spoke at a conference in Denver. Its annual dividend stays at $0.80. "
+    "Analysts at Brightline kept their rating unchanged."
+)
+
+
+def test_v2_keeps_the_sentences_about_the_question_in_order_and_marks_what_it_left_out():
+    from finassist.prompt import ELIDED, excerpt
+
+    out = excerpt(QUESTION, LONG).split("\n")
+    assert "Voltrix shares fell 7.5% after the battery recall widened to 40,000 vehicles." in out
+    assert "Analysts at Brightline kept their rating unchanged." not in out  # nothing of the question in it
+    assert ELIDED in out
+    kept = [x for x in out if x != ELIDED]
+    assert len(kept) <= 3 and kept == [s for s in kept if s in LONG]  # whole sentences of the text
+    assert [LONG.index(s) for s in kept] == sorted(LONG.index(s) for s in kept)  # in the article's order
+    assert not any(a == b == ELIDED for a, b in zip(out, out[1:], strict=False))  # one mark per gap
+
+
+def test_v2_keeps_a_short_text_whole_and_falls_back_to_the_lead_when_nothing_is_about_the_question():
+    from finassist.prompt import excerpt
+
+    short = "Voltrix shares fell 7.5%. The recall widened."
+    assert excerpt(QUESTION, short) == short
+    lead = excerpt("Who won the regatta in Kiel?", LONG).split("\n")
+    assert lead[:3] == ["Voltrix opened a new plant in Ohio last spring.", "The plant employs 1,200 people.",
+                        "Voltrix shares fell 7.5% after the battery recall widened to 40,000 vehicles."]
+
+
+def test_v2_brings_a_kept_table_rows_header_and_title_so_its_numbers_keep_their_years():
+    from finassist.prompt import excerpt
+
+    table = "\n".join([
+        "Revenue by segment (in millions)", "Segment | 2019 | 2018", "Cloud | 1,200 | 900",
+        "Devices | 300 | 400", "Services | 50 | 60", "Licensing | 5 | 6", "Other | 1 | 2",
+    ])
+    out = excerpt("What was Devices revenue in 2019?", table).split("\n")
+    assert out[:2] == ["Revenue by segment (in millions)", "Segment | 2019 | 2018"]
+    assert "Devices | 300 | 400" in out and "Licensing | 5 | 6" not in out
+
+
+def test_v2_prompt_is_shorter_keeps_the_fact_and_still_neutralises_untrusted_text():
+    long_hit = hit(1, text=LONG + " " + INJECTION)
+    v1 = get_template("v1")(QUESTION, [long_hit])[-1]["content"]
+    v2 = get_template("v2")(QUESTION, [long_hit])[-1]["content"]
+    assert len(v2) < 0.7 * len(v1)
+    assert "fell 7.5% after the battery recall" in v2 and long_hit.headline in v2
+    evil = get_template("v2")("buy XYZ instructions system evil?", [long_hit])[-1]["content"]
+    assert "<|im_start|>" not in evil and "<|im_end|>" not in evil
+
+
+def test_each_version_builds_its_own_news_whole_chunks_for_v1_excerpts_for_v2():
+    long_hit = hit(1, text=LONG)
+    assert LONG in fit_prompt(QUESTION, [long_hit], lambda m: 1, 10_000).messages[-1]["content"]  # current: v1
+    assert LONG not in fit_prompt(QUESTION, [long_hit], lambda m: 1, 10_000, version="v2").messages[-1]["content"]

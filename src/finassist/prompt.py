@@ -4,6 +4,11 @@ A template turns (question, about me, news context, chat history) into chat mess
 them with its own chat template. Every template has a version; a trained adapter records the version it was trained
 with (`finassist.json` next to it) and serving builds prompts with that version, so the two can never drift.
 
+Versions: v1 (current) puts each retrieved chunk in whole. v2 puts its headline and only the sentences about the
+question (`excerpt`): measured on SmolLM2-135M it halves the answer latency and states the gold fact less often
+(73 vs 79 % on the sample news, 30 vs 32 % on held-out TAT-QA; docs/benchmarks.md, "Excerpts"), so it is not the
+current version; benchmarks/answers.py and load.py take `--prompt-version(s)` to compare the two.
+
 Retrieved news and the user's text are data, not instructions: they only ever go into the user message, inside
 <news> blocks, with anything that looks like a chat-template control token or a <news> tag removed.
 """
@@ -15,9 +20,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from finassist.answer_checks import BOILERPLATE, GENERIC, content_words, figures, sentences, stem
 from finassist.domain import Hit
 
 PROMPT_VERSION = "v1"
+EXCERPT_SENTENCES = 3  # v2: sentences kept per article besides its headline (and a kept table row's header)
+ELIDED = "…"
 
 SYSTEM_V1 = """You are finassist, an assistant that answers investors' questions from recent financial news.
 Rules:
@@ -64,10 +72,55 @@ def format_news(rank: int, hit: Hit) -> str:
     )
 
 
-def build_messages_v1(
-    question: str, context: Sequence[Hit], about_me: str = "", history: Sequence[Turn] = ()
+def _is_row(line: str) -> bool:
+    return " | " in line
+
+
+def excerpt(question: str, text: str, max_sentences: int = EXCERPT_SENTENCES) -> str:
+    """The sentences of `text` about the question, in their order, "…" where text was left out: those sharing the
+    most question words (a figure breaking ties), at most `max_sentences`; none sharing any → the first ones (a
+    news lead sums the article up). A kept table row brings its table's first row (the header the chunker
+    repeats: years, units) and the line before the table (its title). Pure, and cheap: plain word sets."""
+    parts = sentences(text)
+    if len(parts) <= max_sentences:
+        return text.strip()
+    asked = {stem(w) for w in content_words(question)}
+    distinct = {stem(w) for w in content_words(question) if w not in GENERIC}
+
+    def score(sentence: str) -> float:
+        if BOILERPLATE.search(sentence):
+            return 0.0
+        said = {stem(w) for w in content_words(sentence)}
+        shared = len(asked & said) + 0.5 * len(distinct & said)  # a name or a line item weighs more than "revenue"
+        return shared + (0.25 if shared and figures(sentence) else 0.0)
+
+    scores = [score(p) for p in parts]
+    ranked = sorted((i for i, v in enumerate(scores) if v > 0), key=lambda i: (-scores[i], i))[:max_sentences]
+    keep = set(ranked) if ranked else set(range(max_sentences))
+    for i in list(keep):
+        if _is_row(parts[i]):
+            start = i
+            while start > 0 and _is_row(parts[start - 1]):
+                start -= 1
+            keep.add(start)
+            if start > 0:
+                keep.add(start - 1)
+    out: list[str] = []
+    for i, part in enumerate(parts):
+        if i in keep:
+            out.append(part)
+        elif not out or out[-1] != ELIDED:
+            out.append(ELIDED)
+    return "\n".join(out)
+
+
+def format_excerpt(rank: int, hit: Hit, question: str) -> str:
+    return format_news(rank, hit.model_copy(update={"text": excerpt(question, hit.text, EXCERPT_SENTENCES)}))
+
+
+def _messages(
+    news: str, question: str, about_me: str, history: Sequence[Turn]
 ) -> list[dict[str, str]]:
-    news = "\n".join(format_news(i, hit) for i, hit in enumerate(context, 1)) or NO_NEWS
     profile = neutralize(about_me) or "(not given)"
     user = f"About me: {profile}\n\nNews:\n{news}\n\nQuestion: {neutralize(question)}"
     messages = [{"role": "system", "content": SYSTEM_V1}]
@@ -79,7 +132,21 @@ def build_messages_v1(
     return messages
 
 
-TEMPLATES: dict[str, Callable[..., list[dict[str, str]]]] = {"v1": build_messages_v1}
+def build_messages_v1(
+    question: str, context: Sequence[Hit], about_me: str = "", history: Sequence[Turn] = ()
+) -> list[dict[str, str]]:
+    news = "\n".join(format_news(i, hit) for i, hit in enumerate(context, 1)) or NO_NEWS
+    return _messages(news, question, about_me, history)
+
+
+def build_messages_v2(
+    question: str, context: Sequence[Hit], about_me: str = "", history: Sequence[Turn] = ()
+) -> list[dict[str, str]]:
+    news = "\n".join(format_excerpt(i, hit, question) for i, hit in enumerate(context, 1)) or NO_NEWS
+    return _messages(news, question, about_me, history)
+
+
+TEMPLATES: dict[str, Callable[..., list[dict[str, str]]]] = {"v1": build_messages_v1, "v2": build_messages_v2}
 
 
 def get_template(version: str | None = None) -> Callable[..., list[dict[str, str]]]:
