@@ -16,6 +16,7 @@ from finassist.answer_checks import (
     has_content,
     is_looping,
     key_sentence,
+    only_echoes,
     review,
     trim_loop,
 )
@@ -55,6 +56,19 @@ HITS = [VOLTRIX, PIZZA]
 def test_an_answer_without_content_becomes_the_best_sources_key_sentence(answer):
     out = review(answer, "What revenue did Voltrix report for the fourth quarter?", HITS)
     assert out.fallback and "$4.30 billion" in out.text and out.text.endswith("[1]")
+
+
+def test_an_answer_that_only_repeats_the_question_becomes_the_key_sentence():
+    question = "What revenue did Voltrix report for the fourth quarter?"
+    for echo in ("Voltrix reported revenue for the fourth quarter:", "The fourth quarter revenue Voltrix reports [1]."):
+        assert only_echoes(echo, question)
+        out = review(echo, question, HITS)
+        assert out.fallback and "$4.30 billion" in out.text and "only the question's own words" in out.notes[-1]
+    # A figure, or one word the question does not have, is something said: the answer stays.
+    for answer in ("Voltrix reported $4.30 billion for the fourth quarter [1].", "Voltrix beat expectations [1].",
+                   "The news does not cover Voltrix's fourth quarter."):
+        assert not only_echoes(answer, question)
+        assert not review(answer, question, HITS).fallback
 
 
 def test_an_answer_that_copies_the_prompts_news_block_falls_back_to_the_key_sentence():

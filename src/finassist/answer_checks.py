@@ -1,8 +1,9 @@
 """Answer guards: pure checks on a generated answer and the news it was given, and the repairs the chain applies.
 
     review(answer, question, hits) → strip stub lead-ins, trim loops, drop [n] that point nowhere, add [n] where a
-                                     sentence's figures come from one source; empty / stub / loop / invented
-                                     figures → the best source's key sentence, quoted with its [n]
+                                     sentence's figures come from one source; empty / stub / loop / only the
+                                     question's words / invented figures → the best source's key sentence,
+                                     quoted with its [n]
 
 Measured on SmolLM2-135M (issue 12): 5 of 17 answers were the bare stub "The answer to this question is:", several
 looped ("a 1.0% increase … a 1.0% increase …"), none cited [n]. Everything here is plain text work, no model.
@@ -133,6 +134,13 @@ def has_content(text: str) -> bool:
     """At least two content words, or one and a figure: "The answer to this question is:" has none."""
     body = content_words(CITATION.sub(" ", strip_stub(text)))
     return len(body) >= 2 or (len(body) == 1 and bool(figures(text)))
+
+
+def only_echoes(text: str, question: str) -> bool:
+    """The answer's words are all the question's (stems), and it states no figure: "Greenbarrow's new fiscal 2027
+    revenue forecast is:" to "What is Greenbarrow's new fiscal 2027 revenue forecast?" says nothing new."""
+    said = {stem(w) for w in content_words(CITATION.sub(" ", strip_stub(text)))}
+    return bool(said) and not figures(text) and said <= {stem(w) for w in content_words(question)}
 
 
 def _ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
@@ -354,6 +362,8 @@ def review(answer: str, question: str, hits: Sequence[Hit]) -> Review:
         problem = "empty" if not answer.strip() else "no content (stub or loop)"
     elif copied_prompt:
         problem = "a copy of the prompt's news"
+    elif hits and only_echoes(text, question):
+        problem = "only the question's own words"
     elif hits and (stated := figures(text)) and len(ungrounded_figures(text, hits)) == len(stated):
         problem = "figures that no source states"
     elif hits and figures_off_question(text, question, hits):
