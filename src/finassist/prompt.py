@@ -6,7 +6,7 @@ with (`finassist.json` next to it) and serving builds prompts with that version,
 
 Versions: v1 (current) puts each retrieved chunk in whole. v2 puts its headline and only the sentences about the
 question (`excerpt`): measured on SmolLM2-135M it halves the answer latency and states the gold fact less often
-(73 vs 79 % on the sample news, 30 vs 32 % on held-out TAT-QA; docs/benchmarks.md, "Excerpts"), so it is not the
+(73 vs 79 % on the sample news, 30 vs 32 % on held-out TAT-QA; docs/benchmarks.md, "shorter prompts"), so it is not the
 current version; benchmarks/answers.py and load.py take `--prompt-version(s)` to compare the two.
 
 Retrieved news and the user's text are data, not instructions: they only ever go into the user message, inside
