@@ -71,6 +71,16 @@ def test_an_answer_that_only_repeats_the_question_becomes_the_key_sentence():
         assert not review(answer, question, HITS).fallback
 
 
+def test_a_how_much_question_answered_without_a_number_becomes_the_key_sentence():
+    question = "How much revenue did Voltrix report for the fourth quarter?"
+    out = review("Voltrix reported strong revenue, ahead of what analysts expected [1].", question, HITS)
+    assert out.fallback and "$4.30 billion" in out.text and "how much or how many" in out.notes[-1]
+    # A number in the answer, or a question that asks for no amount, leaves the answer alone.
+    assert not review("Voltrix reported $4.30 billion [1].", question, HITS).fallback
+    assert not review("Voltrix reported strong revenue, ahead of what analysts expected [1].",
+                      "What did Voltrix say about its fourth quarter?", HITS).fallback
+
+
 def test_an_answer_that_copies_the_prompts_news_block_falls_back_to_the_key_sentence():
     copied = f'<news id="5" date="2026-09-24" symbols="VLTX">\n{VOLTRIX.headline}'
     out = review(copied, "What revenue did Voltrix report for the fourth quarter?", HITS)

@@ -2,8 +2,8 @@
 
     review(answer, question, hits) → strip stub lead-ins, trim loops, drop [n] that point nowhere, add [n] where a
                                      sentence's figures come from one source; empty / stub / loop / only the
-                                     question's words / invented figures → the best source's key sentence,
-                                     quoted with its [n]
+                                     question's words / invented figures / no number for "how much" → the
+                                     best source's key sentence, quoted with its [n]
 
 Measured on SmolLM2-135M (issue 12): 5 of 17 answers were the bare stub "The answer to this question is:", several
 looped ("a 1.0% increase … a 1.0% increase …"), none cited [n]. Everything here is plain text work, no model.
@@ -141,6 +141,18 @@ def only_echoes(text: str, question: str) -> bool:
     revenue forecast is:" to "What is Greenbarrow's new fiscal 2027 revenue forecast?" says nothing new."""
     said = {stem(w) for w in content_words(CITATION.sub(" ", strip_stub(text)))}
     return bool(said) and not figures(text) and said <= {stem(w) for w in content_words(question)}
+
+
+ASKS_AMOUNT = re.compile(r"\bhow\s+(?:much|many)\b", re.IGNORECASE)
+
+
+def no_number_for_amount(text: str, question: str, hits: Sequence[Hit]) -> bool:
+    """A "how much" / "how many" question answered without a single digit while the sentence most about it has one:
+    the answer talks around the amount the news states."""
+    if not ASKS_AMOUNT.search(question) or re.search(r"\d", CITATION.sub(" ", text)):
+        return False
+    found = key_sentence(question, hits)
+    return found is not None and bool(re.search(r"\d", found[1]))
 
 
 def _ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
@@ -368,6 +380,8 @@ def review(answer: str, question: str, hits: Sequence[Hit]) -> Review:
         problem = "figures that no source states"
     elif hits and figures_off_question(text, question, hits):
         problem = "figures only from news not about the question"
+    elif hits and no_number_for_amount(text, question, hits):
+        problem = "no number for a question asking how much or how many"
     if problem is not None:
         done = "quoted the news" if hits else "said the news does not cover it"
         return Review(extractive_answer(question, hits), [*notes, f"answer check: {problem}; {done}"], True)
