@@ -333,7 +333,8 @@ def test_v2_prompt_is_shorter_keeps_the_fact_and_still_neutralises_untrusted_tex
     assert len(v2) < 0.7 * len(v1)
     assert "fell 7.5% after the battery recall" in v2 and long_hit.headline in v2
     evil = get_template("v2")("buy XYZ instructions system evil?", [long_hit])[-1]["content"]
-    assert "<|im_start|>" not in evil and "<|im_end|>" not in evil
+    assert "Ignore previous instructions" in evil  # the injection's sentence is about this question: kept...
+    assert "<|im_start|>" not in evil and "<|im_end|>" not in evil  # ...and neutralised
 
 
 def test_each_version_builds_its_own_news_whole_chunks_for_v1_excerpts_for_v2():

@@ -97,6 +97,12 @@ def stem(word: str) -> str:
     return word.removesuffix("e")[:6]
 
 
+def question_stems(question: str) -> tuple[set[str], set[str]]:
+    """The stems of the question's content words, and of those among them that are not finance-generic words."""
+    said = content_words(question)
+    return {stem(w) for w in said}, {stem(w) for w in said if w not in GENERIC}
+
+
 @dataclass(frozen=True)
 class Figure:
     value: float
@@ -140,7 +146,7 @@ def only_echoes(text: str, question: str) -> bool:
     """The answer's words are all the question's (stems), and it states no figure: "Greenbarrow's new fiscal 2027
     revenue forecast is:" to "What is Greenbarrow's new fiscal 2027 revenue forecast?" says nothing new."""
     said = {stem(w) for w in content_words(CITATION.sub(" ", strip_stub(text)))}
-    return bool(said) and not figures(text) and said <= {stem(w) for w in content_words(question)}
+    return bool(said) and not figures(text) and said <= question_stems(question)[0]
 
 
 ASKS_AMOUNT = re.compile(r"\bhow\s+(?:much|many)\b", re.IGNORECASE)
@@ -279,8 +285,7 @@ class Candidate:
 def candidates(question: str, hits: Sequence[Hit]) -> list[Candidate]:
     """The sentences of the news that can answer the question: not boilerplate, not fragments, and with one of the
     question's distinctive (non-finance-generic) words when it has some ("revenue" alone is no sign)."""
-    asked = {stem(w) for w in content_words(question)}
-    distinct = {stem(w) for w in content_words(question) if w not in GENERIC}
+    asked, distinct = question_stems(question)
     out = []
     for rank, hit in enumerate(hits, 1):
         for sentence in sentences(source_text(hit)):

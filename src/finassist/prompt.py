@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from finassist.answer_checks import BOILERPLATE, GENERIC, content_words, figures, sentences, stem
+from finassist.answer_checks import BOILERPLATE, content_words, figures, question_stems, sentences, stem
 from finassist.domain import Hit
 
 PROMPT_VERSION = "v1"
@@ -84,8 +84,7 @@ def excerpt(question: str, text: str, max_sentences: int = EXCERPT_SENTENCES) ->
     parts = sentences(text)
     if len(parts) <= max_sentences:
         return text.strip()
-    asked = {stem(w) for w in content_words(question)}
-    distinct = {stem(w) for w in content_words(question) if w not in GENERIC}
+    asked, distinct = question_stems(question)
 
     def score(sentence: str) -> float:
         if BOILERPLATE.search(sentence):
