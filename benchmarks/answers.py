@@ -18,7 +18,7 @@ Scores, per question kind (figure / name / event / not-covered):
 - cites: one of its [n] markers points to a returned source that is a gold article (covered questions only).
 - retrieved: a gold article is among the returned sources (separates retrieval misses from answer misses).
 Latency is the wall-clock time of each whole answer, after one warm-up question that is not scored. `model_only`
-scores the model's own text of the same run, before the answer checks (inference/answer_checks.py) changed it.
+scores the model's own text of the same run, before the answer checks (answer_checks.py, answer_review.py) changed it.
 `--replay` runs the same chain with an LLM that returns a results file's recorded model answers: the checks
 re-scored without generating again (latency: the recorded run's).
 Prints a markdown table row, then one JSON object (with per-question rows when `--out` is not given).

@@ -1,6 +1,6 @@
 """A second QA set for benchmarks/answers.py, from a BEIR folder whose queries carry their answers (TAT-QA does).
 
-    python benchmarks/beir_qa.py ../shared/data/tatqa_dev OUT [--n 40]
+    python benchmarks/beir_qa.py ../shared/data/tatqa_dev OUT [--n 40] [--skip 40]
     python benchmarks/answers.py --news OUT/news.jsonl --qa OUT/qa.jsonl --out tatqa.json
 
 The answer benchmark's own set (data/answers_qa.jsonl) was written by hand about data/sample_news.jsonl, by the
@@ -46,7 +46,7 @@ def eligible(query: dict, gold_texts: list[str]) -> str | None:
     return span if any(span in text for text in gold_texts) else None
 
 
-def build(beir: Path, n: int) -> tuple[list[dict], list[dict]]:
+def build(beir: Path, n: int, skip: int = 0) -> tuple[list[dict], list[dict]]:
     docs = read_jsonl(beir / "corpus.jsonl")
     by_id = {str(d["_id"]): d for d in docs}
     qrels = read_qrels(beir / "qrels" / "test.tsv")
@@ -61,7 +61,7 @@ def build(beir: Path, n: int) -> tuple[list[dict], list[dict]]:
         rows.append({"id": str(q["_id"]), "kind": "figure", "question": q["text"].strip(), "gold": [span],
                      "article_ids": gold_ids, "answer_from": q.get("answer_from")})
     rows.sort(key=lambda r: hashlib.sha1(r["id"].encode()).hexdigest())
-    return [corpus_as_news(d) for d in docs], rows[:n]
+    return [corpus_as_news(d) for d in docs], rows[skip : skip + n]
 
 
 def main() -> None:
@@ -69,8 +69,10 @@ def main() -> None:
     ap.add_argument("beir", type=Path, help="BEIR folder: corpus.jsonl, queries.jsonl (with answers), qrels/test.tsv")
     ap.add_argument("out", type=Path, help="folder to write news.jsonl and qa.jsonl into")
     ap.add_argument("--n", type=int, default=40, help="questions to sample")
+    ap.add_argument("--skip", type=int, default=0,
+                    help="leave out the first SKIP of the sample's order: --skip 40 gives 40 others, disjoint")
     args = ap.parse_args()
-    news, qa = build(args.beir, args.n)
+    news, qa = build(args.beir, args.n, args.skip)
     args.out.mkdir(parents=True, exist_ok=True)
     for name, records in (("news.jsonl", news), ("qa.jsonl", qa)):
         with (args.out / name).open("w", encoding="utf-8") as f:

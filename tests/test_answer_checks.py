@@ -17,9 +17,9 @@ from finassist.answer_checks import (
     is_looping,
     key_sentence,
     only_echoes,
-    review,
     trim_loop,
 )
+from finassist.answer_review import review
 from finassist.coverage import coverage, names_in
 from finassist.domain import Hit
 from finassist.llm import LLM, Generation, GenerationParams, Message, ModelInfo

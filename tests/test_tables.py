@@ -1,7 +1,9 @@
 """Tables in cleaned text: which lines form a table, which rows are its header, which line is its title."""
 
+import pytest
+
 from finassist.feature.clean import html_to_paragraphs
-from finassist.feature.tables import TableContext, find_tables
+from finassist.tables import Cell, TableContext, find_tables, read_cell, years_in
 
 # A TAT-QA table, as the corpus renders it.
 TATQA = (
@@ -88,3 +90,44 @@ def test_header_cells_may_hold_dates_periods_and_footnote_marks_but_not_figures(
 def test_a_section_label_after_the_header_is_not_header():
     [table] = find_tables(TATQA)
     assert "Transportation Solutions" not in "".join(spans(TATQA, table)[0])
+
+
+# --- reading one cell back (the answer checks) --------------------------------------------------------------------
+VMWARE = (  # a TAT-QA table as the benchmark renders it: a header cell's line break splits the header row in two
+    "|  | For the Year Ended | \n"
+    "VMware Employee Stock Purchase Plan | January 31,\n"
+    "2020 | February 1, 2019 | February 2, 2018\n"
+    "Dividend yield | None | None | None\n"
+    "Expected volatility | 27.4% | 33.5% | 22.6%\n"
+    "Weighted-average fair value at grant date | $35.66 | $34.72 | $21.93"
+)
+FAIR_VALUE = "Weighted-average fair value at grant date | $35.66 | $34.72 | $21.93"
+
+
+@pytest.mark.parametrize(("year", "value", "column"), [
+    (2020, "$35.66", "2020"), (2019, "$34.72", "February 1, 2019"), (2018, "$21.93", "February 2, 2018"),
+])
+def test_a_cell_is_read_from_the_column_whose_header_names_the_year(year, value, column):
+    cell = read_cell(VMWARE, FAIR_VALUE, year)
+    assert (cell.label, cell.value, cell.column) == ("Weighted-average fair value at grant date", value, column)
+
+
+def test_no_cell_for_a_year_no_column_names_a_header_row_or_a_cell_without_a_number():
+    assert read_cell(VMWARE, FAIR_VALUE, 2017) is None
+    assert read_cell(VMWARE, "Dividend yield | None | None | None", 2020) is None
+    assert read_cell(VMWARE, "2020 | February 1, 2019 | February 2, 2018", 2020) is None
+    assert read_cell(VMWARE, "Not a row of this text | 1.0 | 2.0", 2020) is None
+
+
+def test_currency_signs_in_cells_of_their_own_keep_the_columns_aligned_and_the_units_come_along():
+    text = "Revenue by segment (in millions)\n| 2019 | 2018\nCloud | 1,234 | 1,100\nTotal | $ | 7,821 | $ | 8,290"
+    assert read_cell(text, "Total | $ | 7,821 | $ | 8,290", 2019) == Cell("Total", "2019", "$7,821", "in millions")
+    assert read_cell(text, "Cloud | 1,234 | 1,100", 2018).value == "1,100"
+
+
+@pytest.mark.parametrize(("text", "years"), [
+    ("What was revenue in 2019?", [2019]), ("FY19 vs fiscal 2020", [2019, 2020]), ("January 31, 2020", [2020]),
+    ("$2019 and 2019.5 and 2019%", []), ("Q3 sales", []),
+])
+def test_years_named_in_text(text, years):
+    assert years_in(text) == years

@@ -144,8 +144,9 @@ class Settings(BaseSettings):
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 = greedy decoding.")
     generation_timeout_s: float = Field(120.0, gt=0, description="Wall-clock budget for one answer.")
     answer_checks: bool = Field(
-        True, description="Check answers (inference/answer_checks.py): say when the news does not cover the "
-        "question's company; stub, empty or looping answers become the best source's key sentence; drop bad [n]."
+        True, description="Check answers (answer_checks.py, answer_review.py): say when the news does not cover the "
+        "question's company; stub, empty or looping answers become the best source's key sentence, a table's "
+        "other-year figure the cell of the year asked; drop bad [n]."
     )
     answer_no_repeat_ngram: int = Field(
         0, ge=0, le=32, description="Ban repeating any n-gram of this size within an answer (0 = off), where the "

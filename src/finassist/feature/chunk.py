@@ -14,7 +14,7 @@ from tokenizers import Tokenizer
 
 from finassist.domain import Chunk, ChunkedArticle, CleanArticle
 from finassist.feature.guard import Budget
-from finassist.feature.tables import TableContext
+from finassist.tables import TableContext
 
 MAX_HEADLINE_SHARE = 4  # a headline may use at most 1/4 of a chunk's tokens
 MAX_TABLE_CONTEXT_SHARE = 3  # a table's repeated title + header rows may use at most 1/3 of a window

@@ -24,7 +24,8 @@ from typing import Any
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda, RunnablePassthrough
 from pydantic import BaseModel, Field
 
-from finassist.answer_checks import not_covered_answer, not_covered_lead, review
+from finassist.answer_checks import not_covered_answer, not_covered_lead
+from finassist.answer_review import review
 from finassist.config import Settings
 from finassist.coverage import Coverage, coverage
 from finassist.domain import Hit

@@ -3,13 +3,15 @@
 Cleaning renders every <tr> as a line of cells joined by " | " (TAT-QA tables arrive the same way). A chunk that
 starts in the middle of a table would hold bare numbers ("Total | 7,821 | 8,290") without the years, units or
 column labels they belong to, so the chunker repeats a table's title and header rows in front of such a chunk.
+The answer checks read one cell back (`read_cell`): a row and the column of the year a question names.
 """
 
 from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 MAX_HEADER_ROWS = 4
 MAX_TITLE_CHARS = 300  # a longer line before a table is prose, not its caption
@@ -118,3 +120,102 @@ class TableContext:
         """The context a chunk starting at `pos` repeats ("" for none)."""
         key = self.locate(pos)
         return self.text(key) if key else ""
+
+
+# --- reading one cell: the row a question is about, the column of the year it names -----------------------------
+_YEAR = re.compile(r"(?<![\w$.,])((?:19|20)\d\d)(?![\w%]|[.,]\d)|\bFY\s?'?(\d\d)\b", re.IGNORECASE)
+_UNITS = re.compile(
+    r"\((?:[^()]*\b)?in\s+(?:millions|thousands|billions)\b[^()]*\)|\bin\s+(?:millions|thousands|billions)"
+    r"(?:\s+of\s+\w+)?\b|[$€£]\s?(?:millions|thousands|billions|'000|000s?)\b",
+    re.IGNORECASE,
+)
+
+
+def years_in(text: str) -> list[int]:
+    """The years a text names ("2019", "fiscal 2019", "FY19", "January 31, 2020"), in order, each once."""
+    found = [int(a) if a else 2000 + int(b) for a, b in _YEAR.findall(text)]
+    return list(dict.fromkeys(found))
+
+
+@dataclass(frozen=True)
+class Cell:
+    label: str  # the row's label, its first filled cell ("Weighted-average fair value at grant date")
+    column: str  # the column's header text ("2020", "January 31, 2020")
+    value: str  # the cell as written ("$35.66")
+    units: str  # what the table's title or header says its numbers are in ("in millions"), or ""
+    table: str = field(default="", compare=False)  # the table's rows: the figures it holds
+    row: str = field(default="", compare=False)  # the row's line
+
+
+def _right_aligned(cells: list[str], width: int) -> list[str]:
+    """A header line's cells placed over a data row of `width` cells: header lines often leave out the label
+    column or a cell with a line break ("January 31,\n2020") splits one row into two lines; both end flush right."""
+    while cells and not cells[-1]:
+        cells = cells[:-1]
+    pad = width - len(cells)
+    return [""] * pad + cells if pad >= 0 else cells[-pad:]
+
+
+def _merged_signs(cells: list[str]) -> list[str]:
+    """A data row's cells with a currency sign standing alone ("Total | $ | 7,821") joined to the figure after it:
+    the header rows over such a table name one column per figure, not per sign."""
+    out: list[str] = []
+    for cell in cells:
+        if out and out[-1] in ("$", "€", "£") and cell:
+            out[-1] += cell
+        else:
+            out.append(cell)
+    while out and not out[-1]:
+        out.pop()
+    return out
+
+
+# A cell holding one number as tables write them: "$35.66", "(1,212)", "$(9.8)", "12.5%", "—" is none.
+_NUMBER_CELL = re.compile(
+    r"[(\-–]?\s?(?:US)?[$€£]?\s?\(?\d{1,3}(?:,\d{3})*(?:\.\d+)?\)?\s?%?\)?|[(\-–]?[$€£]?\d+(?:\.\d+)?%?\)?"
+)
+
+
+def _cell_in(text: str, table: Table, row: str, year: int) -> Cell | None:
+    header_lines = [text[s:e].strip() for s, e in table.header]
+    cells = _merged_signs(_cells(row))
+    named: dict[int, str] = {}  # column → the first header cell over it that names the year
+    for line in header_lines:
+        for i, h in enumerate(_right_aligned(_cells(line), len(cells))):
+            if i > 0 and i not in named and year in years_in(h):
+                named[i] = h
+    if not named:
+        return None
+    i = min(named)  # of "2019" and "% change 2019", the first is the value
+    value = cells[i]
+    if not _NUMBER_CELL.fullmatch(value) or year in years_in(value):
+        return None
+    label = next((c for c in cells[:i] if c), "")
+    around = " ".join([text[table.title[0] : table.title[1]]] if table.title else []) + " " + " ".join(header_lines)
+    units = _UNITS.search(around)
+    units_text = units.group(0).strip("() ") if units else ""
+    return Cell(label, named[i], value, units_text, text[table.start : table.end], row)
+
+
+def data_rows(text: str) -> Iterator[tuple[Table, str, str]]:
+    """(table, row line, label) for every data row of every table in `text`: not a header row; the label is the
+    row's first filled cell."""
+    for table in find_tables(text):
+        header = {text[s:e].strip() for s, e in table.header}
+        for line in text[table.start : table.end].splitlines():
+            line = line.strip()
+            if line and line not in header:
+                yield table, line, next((c for c in _cells(line) if c), "")
+
+
+def cells_of_year(text: str, year: int) -> Iterator[tuple[str, Cell | None]]:
+    """(label, cell) for every data row in `text`: the cell in the column whose header names `year`, or None where
+    the table has no such column or that cell holds no number."""
+    for table, line, label in data_rows(text):
+        yield label, _cell_in(text, table, line, year)
+
+
+def read_cell(text: str, row: str, year: int) -> Cell | None:
+    """The cell of `row` (a line of `text`) in the column whose header names `year`, if it holds a number."""
+    row = row.strip()
+    return next((c for _, c in cells_of_year(text, year) if c is not None and c.row == row), None)

@@ -1,0 +1,66 @@
+"""The review's table reading: a question naming a year, a table row about it, and an answer that gives the row's
+other column or no figure, gets the cell of that year's column with its [n]."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from finassist.answer_review import review
+from finassist.domain import Hit
+
+WHEN = datetime(2026, 10, 1, tzinfo=UTC)
+TABLE = (
+    "Deferred tax assets (in thousands)\n"
+    "| 2019 | 2018\n"
+    "Net operating loss carryforwards | 12,410 | 9,870\n"
+    "Total net deferred tax assets | $ | 14,158 | $ | 18,211\n"
+    "The valuation allowance rose by $1.2 million in 2019."
+)
+FILING = Hit(article_id="1", headline="ACME 2019 10-K page 61", score=0.9, created_at=WHEN, updated_at=WHEN,
+             symbols=[], text=TABLE, chunk_index=0)
+OTHER = Hit(article_id="2", headline="Beacon raises guidance", score=0.5, created_at=WHEN, updated_at=WHEN,
+            symbols=[], text="Beacon expects 2019 sales of $410 million.", chunk_index=0)
+HITS = [OTHER, FILING]
+PROSE = FILING.model_copy(update={"text": TABLE + " State net operating loss carryforwards were $3.4 million."})
+ASKED = "What were the total net deferred tax assets in 2018?"
+CELL = "Total net deferred tax assets (2018): $18,211 in thousands [2]."
+
+
+@pytest.mark.parametrize("answer", [
+    "The total net deferred tax assets were $14,158 [2].",  # the other year's column of the right row
+    "Total net deferred tax assets grew over the year.",  # no figure at all
+])
+def test_the_other_years_column_or_no_figure_becomes_the_cell_of_the_year_asked(answer):
+    checked = review(answer, ASKED, HITS)
+    assert checked.text == CELL and checked.fallback
+    assert "read the table" in checked.notes[-1]
+
+
+def test_an_answer_stating_the_cell_is_kept():
+    checked = review("They were $18,211 thousand.", ASKED, HITS)
+    assert not checked.fallback and "$18,211" in checked.text and "[2]" in checked.text
+
+
+def test_a_figure_from_the_prose_beside_the_table_is_left_to_the_model():
+    question = "What were the net operating loss carryforwards in 2019?"
+    checked = review("Net operating loss carryforwards were $3.4 million [2].", question, [OTHER, PROSE])
+    assert checked.text == "Net operating loss carryforwards were $3.4 million [2]." and not checked.fallback
+
+
+def test_a_question_about_a_change_is_not_read_from_one_column():
+    checked = review("They rose from 9,870 [2].", "How much did net operating loss carryforwards rise in 2019?", HITS)
+    assert not checked.fallback
+
+
+def test_a_question_naming_two_years_or_none_is_not_read_from_one_column():
+    for question in ("How did total net deferred tax assets change from 2018 to 2019?",
+                     "What were the total net deferred tax assets?"):
+        checked = review("The total net deferred tax assets were $14,158 [2].", question, HITS)
+        assert not checked.fallback, question
+
+
+def test_a_stub_answer_to_a_table_question_gets_the_cell_not_the_whole_row():
+    checked = review("The answer to this question is:", ASKED, HITS)
+    assert checked.text == CELL and checked.fallback
