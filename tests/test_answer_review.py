@@ -64,3 +64,11 @@ def test_a_question_naming_two_years_or_none_is_not_read_from_one_column():
 def test_a_stub_answer_to_a_table_question_gets_the_cell_not_the_whole_row():
     checked = review("The answer to this question is:", ASKED, HITS)
     assert checked.text == CELL and checked.fallback
+
+
+def test_a_row_without_the_questions_other_is_another_line_item():
+    assets = FILING.model_copy(update={"text": "Balance sheet\n| 2019 | 2018\nTotal assets | 9,500 | 9,100"})
+    checked = review("The total other assets were 9,100 [1].", "What were the total other assets in 2019?", [assets])
+    assert not checked.fallback and checked.text == "The total other assets were 9,100 [1]."
+    checked = review("The total assets were 9,100 [1].", "What were the total assets in 2019?", [assets])
+    assert checked.text == "Total assets (2019): 9,500 [1]."

@@ -131,3 +131,24 @@ def test_currency_signs_in_cells_of_their_own_keep_the_columns_aligned_and_the_u
 ])
 def test_years_named_in_text(text, years):
     assert years_in(text) == years
+
+
+def test_a_header_line_that_keeps_the_label_column_is_read_flush_left():
+    text = ("| Years Ended December 31, |  | Increase (Decrease) | \n | 2019 | 2018\n| Amount | Percent\n"
+            "Products | $29,816 | $34,066 | $(4,250) | (12)%\n"
+            "Total cost of revenue | $48,881 | $51,896 | $(3,015) | (6)%")
+    row = "Total cost of revenue | $48,881 | $51,896 | $(3,015) | (6)%"
+    assert [read_cell(text, row, y).value for y in (2019, 2018)] == ["$48,881", "$51,896"]
+
+
+@pytest.mark.parametrize(("header", "row", "year", "value"), [
+    # Two header rows run into one line (a headline's line break lost): the last starts at its last empty cell.
+    ("| Years Ended December 31, | | Increase (Decrease) | | 2019 | 2018\n| Amount | Percent",
+     "Total cost of revenue | $48,881 | $51,896 | $(3,015) | (6)%", 2019, "$48,881"),
+    ("| | Year Ended December 31, | | 2019 | 2018 | 2017 Gain (loss)", "Servicing fees | 3,901 | 2,321 | 2,821", 2018,
+     "2,321"),
+    ("Fiscal year ended December 31, | 2019 | 2018 | 2017 | 2016 | 2015", "Revenue | 1.0 | 2.0", 2019, None),
+])
+def test_a_header_line_longer_than_the_row_is_split_where_its_last_row_starts(header, row, year, value):
+    cell = read_cell(f"{header}\n{row}", row, year)
+    assert (cell.value if cell else None) == value

@@ -31,6 +31,7 @@ from finassist.answer_checks import (
     strip_stub,
     trim_loop,
     ungrounded_figures,
+    words,
 )
 from finassist.domain import Hit
 from finassist.tables import Cell, cells_of_year, years_in
@@ -43,6 +44,12 @@ DERIVED = re.compile(
 )
 _MONTHS = re.compile(r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b", re.IGNORECASE)
 MIN_LABEL_SHARE = 0.5  # of the question's content words, the row label must be at least half
+# Stopwords that make another line item: "Total other assets" is not "Total assets", "Non-GAAP" not "GAAP".
+_ITEM_WORDS = frozenset({"other", "non", "not", "no"})
+
+
+def _item_words(text: str) -> set[str]:
+    return {stem(w) for w in content_words(text)} | (set(words(text)) & _ITEM_WORDS)
 
 
 def table_cell(question: str, hits: Sequence[Hit]) -> tuple[int, Cell] | None:
@@ -53,12 +60,14 @@ def table_cell(question: str, hits: Sequence[Hit]) -> tuple[int, Cell] | None:
     years = years_in(question)
     if len(years) != 1 or DERIVED.search(question):
         return None
-    asked = {stem(w) for w in content_words(_MONTHS.sub(" ", question))}
+    asked = _item_words(_MONTHS.sub(" ", question))
     best: tuple[tuple[int, int], int, Cell | None] | None = None
     for rank, hit in enumerate(hits, 1):
         for label_text, cell in cells_of_year(hit.text, years[0]):
-            label = {stem(w) for w in content_words(label_text)}
+            label = _item_words(label_text)
             if not label or not label <= asked or len(label) < MIN_LABEL_SHARE * len(asked):
+                continue
+            if (asked - label) & _ITEM_WORDS:  # the question's "other" or "non" is not in this row's label
                 continue
             key = (len(label), -rank)
             if best is None or key > best[0]:

@@ -147,13 +147,22 @@ class Cell:
     row: str = field(default="", compare=False)  # the row's line
 
 
-def _right_aligned(cells: list[str], width: int) -> list[str]:
-    """A header line's cells placed over a data row of `width` cells: header lines often leave out the label
-    column or a cell with a line break ("January 31,\n2020") splits one row into two lines; both end flush right."""
+def _aligned(cells: list[str], width: int) -> list[str]:
+    """A header line's cells placed over a data row of `width` cells. A shorter line that opens with an empty cell
+    keeps the label column and starts flush left (` | 2019 | 2018` over `Total | 48,881 | 51,896 | (3,015) | (6)%`);
+    a shorter one that does not has lost it, e.g. to a cell's line break ("January 31,\n2020 | February 1, 2019"),
+    and ends flush right. A longer line is two header rows run together (a headline's line break lost): the last
+    row starts at the line's last empty cell, its label column; if that part is still too long, no cells."""
     while cells and not cells[-1]:
         cells = cells[:-1]
-    pad = width - len(cells)
-    return [""] * pad + cells if pad >= 0 else cells[-pad:]
+    if len(cells) > width:
+        last = max((i for i, c in enumerate(cells) if not c), default=None)
+        if last is None or len(cells) - last > width:
+            return []
+        cells = cells[last:]
+    if cells and not cells[0]:
+        return cells + [""] * (width - len(cells))
+    return [""] * (width - len(cells)) + cells
 
 
 def _merged_signs(cells: list[str]) -> list[str]:
@@ -181,7 +190,7 @@ def _cell_in(text: str, table: Table, row: str, year: int) -> Cell | None:
     cells = _merged_signs(_cells(row))
     named: dict[int, str] = {}  # column → the first header cell over it that names the year
     for line in header_lines:
-        for i, h in enumerate(_right_aligned(_cells(line), len(cells))):
+        for i, h in enumerate(_aligned(_cells(line), len(cells))):
             if i > 0 and i not in named and year in years_in(h):
                 named[i] = h
     if not named:
