@@ -72,3 +72,9 @@ def test_a_row_without_the_questions_other_is_another_line_item():
     assert not checked.fallback and checked.text == "The total other assets were 9,100 [1]."
     checked = review("The total assets were 9,100 [1].", "What were the total assets in 2019?", [assets])
     assert checked.text == "Total assets (2019): 9,500 [1]."
+
+
+def test_the_cell_answer_names_the_tables_units_once():
+    table = FILING.model_copy(update={"text": "Sales, $ in millions\n| 2019 | 2018\nAerospace | $1,327.9 | $1,200.0"})
+    checked = review("The answer to this question is:", "What is the Aerospace value in 2019?", [table])
+    assert checked.text == "Aerospace (2019): $1,327.9 in millions [1]."

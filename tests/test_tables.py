@@ -152,3 +152,14 @@ def test_a_header_line_that_keeps_the_label_column_is_read_flush_left():
 def test_a_header_line_longer_than_the_row_is_split_where_its_last_row_starts(header, row, year, value):
     cell = read_cell(f"{header}\n{row}", row, year)
     assert (cell.value if cell else None) == value
+
+
+@pytest.mark.parametrize(("caption", "units"), [
+    ("Results (In Millions, Except Percentages and Per Share Amounts)", "in millions"),
+    ("Balances (In thousands of Canadian dollars)", "in thousands of Canadian dollars"),
+    ("Segment assets, $ in millions", "$ in millions"),
+    ("Segment assets", ""),
+])
+def test_a_cell_carries_the_units_its_table_states(caption, units):
+    text = f"{caption}\n| 2019 | 2018\nTotal | 1,234 | 1,100"
+    assert read_cell(text, "Total | 1,234 | 1,100", 2019).units == units

@@ -97,7 +97,10 @@ def misread_table(text: str, question: str, hits: Sequence[Hit]) -> tuple[int, C
 
 
 def table_answer(rank: int, cell: Cell) -> str:
-    units = f" {cell.units}" if cell.units else ""
+    units = cell.units
+    if units[:1] in ("$", "€", "£") and units[:1] in cell.value:  # "$1,327.9 in millions", not "$1,327.9 $ in…"
+        units = units[1:].strip()
+    units = f" {units}" if units else ""
     return f"{cell.label} ({cell.column}): {cell.value}{units} [{rank}]."
 
 

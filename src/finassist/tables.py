@@ -124,9 +124,10 @@ class TableContext:
 
 # --- reading one cell: the row a question is about, the column of the year it names -----------------------------
 _YEAR = re.compile(r"(?<![\w$.,])((?:19|20)\d\d)(?![\w%]|[.,]\d)|\bFY\s?'?(\d\d)\b", re.IGNORECASE)
+# What a table's numbers are in: "(in millions)", "$ in thousands", "In thousands of Canadian dollars", "$'000".
 _UNITS = re.compile(
-    r"\((?:[^()]*\b)?in\s+(?:millions|thousands|billions)\b[^()]*\)|\bin\s+(?:millions|thousands|billions)"
-    r"(?:\s+of\s+\w+)?\b|[$€£]\s?(?:millions|thousands|billions|'000|000s?)\b",
+    r"(?:[$€£]\s?)?\bin\s+(?:millions|thousands|billions)\b(?:\s+of\s+(?:[A-Z][a-z]+\s+)?(?:dollars|euros|pounds))?"
+    r"|[$€£]\s?(?:millions|thousands|billions|'000|000s?)\b",
     re.IGNORECASE,
 )
 
@@ -202,7 +203,8 @@ def _cell_in(text: str, table: Table, row: str, year: int) -> Cell | None:
     label = next((c for c in cells[:i] if c), "")
     around = " ".join([text[table.title[0] : table.title[1]]] if table.title else []) + " " + " ".join(header_lines)
     units = _UNITS.search(around)
-    units_text = units.group(0).strip("() ") if units else ""
+    units_text = re.sub(r"\b(?:in|millions|thousands|billions)\b", lambda m: m.group(0).lower(), units.group(0),
+                        flags=re.IGNORECASE) if units else ""
     return Cell(label, named[i], value, units_text, text[table.start : table.end], row)
 
 
