@@ -78,3 +78,12 @@ def test_the_cell_answer_names_the_tables_units_once():
     table = FILING.model_copy(update={"text": "Sales, $ in millions\n| 2019 | 2018\nAerospace | $1,327.9 | $1,200.0"})
     checked = review("The answer to this question is:", "What is the Aerospace value in 2019?", [table])
     assert checked.text == "Aerospace (2019): $1,327.9 in millions [1]."
+
+
+def test_the_row_most_about_the_question_without_a_year_column_is_not_replaced_by_a_lesser_row():
+    rows = "Interest expense and other income, net | (8,483) | 503\nProvision for income taxes | 5,566 | (9,825)"
+    no_years = FILING.model_copy(update={"text": f"Cash flow items\n{rows}"})
+    other = OTHER.model_copy(update={"text": "Other items\n| 2019 | 2018\nOther income, net | 12.0 | (467)"})
+    checked = review("The answer to this question is:", "What was the interest expense and other income, net in 2018?",
+                     [no_years, other])
+    assert checked.fallback and "Other income, net (2018)" not in checked.text

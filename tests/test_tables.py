@@ -3,7 +3,7 @@
 import pytest
 
 from finassist.feature.clean import html_to_paragraphs
-from finassist.tables import Cell, TableContext, find_tables, read_cell, years_in
+from finassist.tables import Cell, TableContext, cells_of_year, find_tables, years_in
 
 # A TAT-QA table, as the corpus renders it.
 TATQA = (
@@ -92,7 +92,12 @@ def test_a_section_label_after_the_header_is_not_header():
     assert "Transportation Solutions" not in "".join(spans(TATQA, table)[0])
 
 
-# --- reading one cell back (the answer checks) --------------------------------------------------------------------
+# --- reading one cell back (the answer review) --------------------------------------------------------------------
+def read_cell(text: str, row: str, year: int) -> Cell | None:
+    """The cell `cells_of_year` gives for the data row `row` (None: no such data row, or no cell for the year)."""
+    return next((cell for line, _, cell in cells_of_year(text, year) if line == row), None)
+
+
 VMWARE = (  # a TAT-QA table as the benchmark renders it: a header cell's line break splits the header row in two
     "|  | For the Year Ended | \n"
     "VMware Employee Stock Purchase Plan | January 31,\n"

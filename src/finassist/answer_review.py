@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from finassist.answer_checks import (
     PROMPT_MARKUP,
     attribute,
-    content_words,
     figures,
     figures_off_question,
     fix_citations,
@@ -27,14 +26,14 @@ from finassist.answer_checks import (
     no_number_for_amount,
     not_covered_answer,
     only_echoes,
-    stem,
+    question_stems,
     strip_stub,
     trim_loop,
     ungrounded_figures,
     words,
 )
 from finassist.domain import Hit
-from finassist.tables import Cell, cells_of_year, years_in
+from finassist.tables import CURRENCY_SIGNS, MONTH, Cell, cells_of_year, years_in
 
 # Questions about a quantity derived from cells (a change, a ratio, the highest year): no one year's cell answers.
 DERIVED = re.compile(
@@ -42,14 +41,14 @@ DERIVED = re.compile(
     r"|proportion|average|highest|lowest|compar\w*|more|less|between)\b",
     re.IGNORECASE,
 )
-_MONTHS = re.compile(r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b", re.IGNORECASE)
+_MONTHS = re.compile(rf"\b{MONTH}", re.IGNORECASE)
 MIN_LABEL_SHARE = 0.5  # of the question's content words, the row label must be at least half
 # Stopwords that make another line item: "Total other assets" is not "Total assets", "Non-GAAP" not "GAAP".
 _ITEM_WORDS = frozenset({"other", "non", "not", "no"})
 
 
 def _item_words(text: str) -> set[str]:
-    return {stem(w) for w in content_words(text)} | (set(words(text)) & _ITEM_WORDS)
+    return question_stems(text)[0] | (set(words(text)) & _ITEM_WORDS)
 
 
 def table_cell(question: str, hits: Sequence[Hit]) -> tuple[int, Cell] | None:
@@ -63,7 +62,7 @@ def table_cell(question: str, hits: Sequence[Hit]) -> tuple[int, Cell] | None:
     asked = _item_words(_MONTHS.sub(" ", question))
     best: tuple[tuple[int, int], int, Cell | None] | None = None
     for rank, hit in enumerate(hits, 1):
-        for label_text, cell in cells_of_year(hit.text, years[0]):
+        for _, label_text, cell in cells_of_year(hit.text, years[0]):
             label = _item_words(label_text)
             if not label or not label <= asked or len(label) < MIN_LABEL_SHARE * len(asked):
                 continue
@@ -98,7 +97,7 @@ def misread_table(text: str, question: str, hits: Sequence[Hit]) -> tuple[int, C
 
 def table_answer(rank: int, cell: Cell) -> str:
     units = cell.units
-    if units[:1] in ("$", "€", "£") and units[:1] in cell.value:  # "$1,327.9 in millions", not "$1,327.9 $ in…"
+    if units[:1] in CURRENCY_SIGNS and units[:1] in cell.value:  # "$1,327.9 in millions", not "$1,327.9 $ in…"
         units = units[1:].strip()
     units = f" {units}" if units else ""
     return f"{cell.label} ({cell.column}): {cell.value}{units} [{rank}]."
@@ -113,7 +112,6 @@ def extractive_answer(question: str, hits: Sequence[Hit]) -> str:
         return not_covered_answer([])
     rank, sentence = found
     return f'The news says: "{sentence.rstrip()}" [{rank}]'
-
 
 
 @dataclass

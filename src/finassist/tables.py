@@ -3,7 +3,7 @@
 Cleaning renders every <tr> as a line of cells joined by " | " (TAT-QA tables arrive the same way). A chunk that
 starts in the middle of a table would hold bare numbers ("Total | 7,821 | 8,290") without the years, units or
 column labels they belong to, so the chunker repeats a table's title and header rows in front of such a chunk.
-The answer checks read one cell back (`read_cell`): a row and the column of the year a question names.
+The answer review reads cells back (`cells_of_year`): each row's cell in the column of the year a question names.
 """
 
 from __future__ import annotations
@@ -13,13 +13,15 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from finassist.textsearch import year_of
+
 MAX_HEADER_ROWS = 4
 MAX_TITLE_CHARS = 300  # a longer line before a table is prose, not its caption
 
 _LINE = re.compile(r"[^\n]+")
-_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 # Dates ("December 31", "30 June") and footnote marks ("2019 (1)") in a header cell are no figures.
-_MONTH_DAY = re.compile(rf"\b{_MONTH}\s*\d{{1,2}}\b|\b\d{{1,2}}\s+{_MONTH}|\(\d{{1,2}}\)|\bnote\s+\d+", re.I)
+_MONTH_DAY = re.compile(rf"\b{MONTH}\s*\d{{1,2}}\b|\b\d{{1,2}}\s+{MONTH}|\(\d{{1,2}}\)|\bnote\s+\d+", re.I)
 # What may stand in a header cell besides words: years, quarters, fiscal-year marks (FY19, F19), spans of time
 # ("52 weeks", "1-3 years"), footnote digits glued to a word ("RESTATED3").
 _HEADER_NUMBERS = re.compile(
@@ -123,6 +125,7 @@ class TableContext:
 
 
 # --- reading one cell: the row a question is about, the column of the year it names -----------------------------
+CURRENCY_SIGNS = ("$", "€", "£")
 _YEAR = re.compile(r"(?<![\w$.,])((?:19|20)\d\d)(?![\w%]|[.,]\d)|\bFY\s?'?(\d\d)\b", re.IGNORECASE)
 # What a table's numbers are in: "(in millions)", "$ in thousands", "In thousands of Canadian dollars", "$'000".
 _UNITS = re.compile(
@@ -130,12 +133,15 @@ _UNITS = re.compile(
     r"|[$€£]\s?(?:millions|thousands|billions|'000|000s?)\b",
     re.IGNORECASE,
 )
+# A cell holding one number as tables write them: "$35.66", "(1,212)", "$(9.8)", "12.5%", "—" is none.
+_NUMBER_CELL = re.compile(
+    r"[(\-–]?\s?(?:US)?[$€£]?\s?\(?\d{1,3}(?:,\d{3})*(?:\.\d+)?\)?\s?%?\)?|[(\-–]?[$€£]?\d+(?:\.\d+)?%?\)?"
+)
 
 
 def years_in(text: str) -> list[int]:
     """The years a text names ("2019", "fiscal 2019", "FY19", "January 31, 2020"), in order, each once."""
-    found = [int(a) if a else 2000 + int(b) for a, b in _YEAR.findall(text)]
-    return list(dict.fromkeys(found))
+    return list(dict.fromkeys(int(year_of(a or b)) for a, b in _YEAR.findall(text)))
 
 
 @dataclass(frozen=True)
@@ -145,7 +151,6 @@ class Cell:
     value: str  # the cell as written ("$35.66")
     units: str  # what the table's title or header says its numbers are in ("in millions"), or ""
     table: str = field(default="", compare=False)  # the table's rows: the figures it holds
-    row: str = field(default="", compare=False)  # the row's line
 
 
 def _aligned(cells: list[str], width: int) -> list[str]:
@@ -171,7 +176,7 @@ def _merged_signs(cells: list[str]) -> list[str]:
     the header rows over such a table name one column per figure, not per sign."""
     out: list[str] = []
     for cell in cells:
-        if out and out[-1] in ("$", "€", "£") and cell:
+        if out and out[-1] in CURRENCY_SIGNS and cell:
             out[-1] += cell
         else:
             out.append(cell)
@@ -180,53 +185,36 @@ def _merged_signs(cells: list[str]) -> list[str]:
     return out
 
 
-# A cell holding one number as tables write them: "$35.66", "(1,212)", "$(9.8)", "12.5%", "—" is none.
-_NUMBER_CELL = re.compile(
-    r"[(\-–]?\s?(?:US)?[$€£]?\s?\(?\d{1,3}(?:,\d{3})*(?:\.\d+)?\)?\s?%?\)?|[(\-–]?[$€£]?\d+(?:\.\d+)?%?\)?"
-)
+def _units(text: str, table: Table, header_lines: list[str]) -> str:
+    caption = text[table.title[0] : table.title[1]] if table.title else ""
+    found = _UNITS.search(" ".join([caption, *header_lines]))
+    if not found:
+        return ""
+    return re.sub(r"\b(?:in|millions|thousands|billions)\b", lambda m: m.group(0).lower(), found.group(0),
+                  flags=re.IGNORECASE)
 
 
-def _cell_in(text: str, table: Table, row: str, year: int) -> Cell | None:
-    header_lines = [text[s:e].strip() for s, e in table.header]
-    cells = _merged_signs(_cells(row))
-    named: dict[int, str] = {}  # column → the first header cell over it that names the year
-    for line in header_lines:
-        for i, h in enumerate(_aligned(_cells(line), len(cells))):
-            if i > 0 and i not in named and year in years_in(h):
-                named[i] = h
-    if not named:
-        return None
-    i = min(named)  # of "2019" and "% change 2019", the first is the value
-    value = cells[i]
-    if not _NUMBER_CELL.fullmatch(value) or year in years_in(value):
-        return None
-    label = next((c for c in cells[:i] if c), "")
-    around = " ".join([text[table.title[0] : table.title[1]]] if table.title else []) + " " + " ".join(header_lines)
-    units = _UNITS.search(around)
-    units_text = re.sub(r"\b(?:in|millions|thousands|billions)\b", lambda m: m.group(0).lower(), units.group(0),
-                        flags=re.IGNORECASE) if units else ""
-    return Cell(label, named[i], value, units_text, text[table.start : table.end], row)
-
-
-def data_rows(text: str) -> Iterator[tuple[Table, str, str]]:
-    """(table, row line, label) for every data row of every table in `text`: not a header row; the label is the
-    row's first filled cell."""
+def cells_of_year(text: str, year: int) -> Iterator[tuple[str, str, Cell | None]]:
+    """(row line, label, cell) for every data row (not a header row) of every table in `text`, the label being its
+    first filled cell: the cell in the column whose header names `year`, or None where the table has no such
+    column or that cell holds no number (the first of two such columns, "2019" and "% change 2019", is the value)."""
     for table in find_tables(text):
-        header = {text[s:e].strip() for s, e in table.header}
-        for line in text[table.start : table.end].splitlines():
-            line = line.strip()
-            if line and line not in header:
-                yield table, line, next((c for c in _cells(line) if c), "")
-
-
-def cells_of_year(text: str, year: int) -> Iterator[tuple[str, Cell | None]]:
-    """(label, cell) for every data row in `text`: the cell in the column whose header names `year`, or None where
-    the table has no such column or that cell holds no number."""
-    for table, line, label in data_rows(text):
-        yield label, _cell_in(text, table, line, year)
-
-
-def read_cell(text: str, row: str, year: int) -> Cell | None:
-    """The cell of `row` (a line of `text`) in the column whose header names `year`, if it holds a number."""
-    row = row.strip()
-    return next((c for _, c in cells_of_year(text, year) if c is not None and c.row == row), None)
+        header_lines = [text[s:e].strip() for s, e in table.header]
+        block = text[table.start : table.end]
+        units: str | None = None  # read once per table, when a cell needs it
+        for line in (raw.strip() for raw in block.splitlines()):
+            if not line or line in header_lines:
+                continue
+            label = next((c for c in _cells(line) if c), "")
+            cells = _merged_signs(_cells(line))
+            named: dict[int, str] = {}  # column → the first header cell over it that names the year
+            for header in header_lines:
+                for i, h in enumerate(_aligned(_cells(header), len(cells))):
+                    if i > 0 and i not in named and year in years_in(h):
+                        named[i] = h
+            value = cells[min(named)] if named else ""
+            if not _NUMBER_CELL.fullmatch(value) or year in years_in(value):
+                yield line, label, None
+                continue
+            units = _units(text, table, header_lines) if units is None else units
+            yield line, label, Cell(label, named[min(named)], value, units, block)
