@@ -170,7 +170,7 @@ def test_one_cycle_at_a_time_and_a_killed_holder_releases_the_lock(tmp_path):
 @pytest.mark.timeout(1200)
 def test_three_cycles_promote_then_skip_then_survive_a_kill_and_decide(tmp_path, home):
     config = tmp_path / "tiny.yaml"
-    config.write_text("max_steps: 1\nbatch_size: 2\nlora_r: 4\nlora_alpha: 8\nmax_length: 1024\n")
+    config.write_text("max_steps: 1\nbatch_size: 1\ngrad_accum: 1\nlora_r: 4\nlora_alpha: 8\nmax_length: 1024\n")
     env = {**os.environ, "FINASSIST_HOME": str(home), "FINASSIST_TEACHER_MAX_TOKENS": "24",
            "FINASSIST_TRACING": "false", "FINASSIST_TEACHER_MODEL": "student"}
     loop = [sys.executable, "-m", "finassist.cli", "loop", "--once", "--questions", "4", "--config", str(config),

@@ -21,7 +21,7 @@ def test_quickstart_runs_every_phase_and_a_rerun_reuses_everything(tmp_path, hom
         for i in range(2, 6)
     ])
     config = tmp_path / "tiny.yaml"
-    config.write_text("max_steps: 1\nbatch_size: 2\nlora_r: 4\nlora_alpha: 8\nmax_length: 1024\n")
+    config.write_text("max_steps: 1\nbatch_size: 1\ngrad_accum: 1\nlora_r: 4\nlora_alpha: 8\nmax_length: 1024\n")
     args = [sys.executable, "-m", "finassist.cli", "quickstart", "--news", str(news), "--questions", "6",
             "--config", str(config), "--eval-examples", "1", "--eval-tokens", "4", "--no-serve"]
     env = {"FINASSIST_HOME": str(home), "FINASSIST_TEACHER_MAX_TOKENS": "24", "FINASSIST_TRACING": "false"}
