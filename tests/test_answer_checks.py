@@ -10,10 +10,12 @@ import pytest
 
 from finassist.answer_checks import (
     Figure,
+    attribute,
     figures,
     figures_off_question,
     fix_citations,
     has_content,
+    invented_names,
     is_looping,
     key_sentence,
     only_echoes,
@@ -145,7 +147,7 @@ def test_a_sentence_without_figures_is_attributed_by_the_names_that_tell_the_sou
     both = [VOLTRIX, hit(2, "Voltrix hires", "Voltrix Semiconductor is hiring in Austin.", ["VLTX"])]
     assert review("Voltrix Semiconductor is a chip maker.", "What is Voltrix?", both).text == (
         "Voltrix Semiconductor is a chip maker.")
-    assert review("Marcus Feld runs it.", "Who?", HITS).text == "Marcus Feld runs it."
+    assert attribute("Marcus Feld runs it.", HITS) == "Marcus Feld runs it."  # (the review replaces it: made up)
     only = review("Voltrix makes chips for data centers.", "Who?", [VOLTRIX]).text
     assert only == "Voltrix makes chips for data centers [1]."  # the only source
 
@@ -165,6 +167,36 @@ def test_an_answer_stating_only_figures_of_news_not_about_the_question_is_replac
     # One figure from the sentence about the question is enough: the others may be context.
     mixed = review("Prices rise 6%, while Voltrix made $4.30 billion.", question, HITS)
     assert not mixed.fallback
+
+
+def test_an_answer_naming_someone_no_source_mentions_is_replaced_by_the_news():
+    ceo = hit(3, "Voltrix names a new CEO", "Voltrix Semiconductor said Dana Okafor will become chief executive.",
+              ["VLTX"])
+    question = "Who is the CEO of Voltrix Semiconductor?"
+    made_up = review("The CEO of Voltrix Semiconductor is Marcus Feld.", question, [ceo])
+    assert made_up.fallback and "Dana Okafor" in made_up.text and made_up.text.endswith("[1]")
+    assert "names that no source mentions" in made_up.notes[-1]
+    assert invented_names("The CEO of Voltrix Semiconductor is Marcus Feld.", question, [ceo]) == {"Marcus", "Feld"}
+    # Names the news gives (in any case, possessive or not), and a sentence's capitalised first word, are not made up.
+    for answer in ("Voltrix's Chief Executive is Dana Okafor.", "Currently, Okafor leads Voltrix Semiconductor."):
+        assert not invented_names(answer, question, [ceo]) and not review(answer, question, [ceo]).fallback
+
+
+def test_an_answer_naming_only_someone_from_news_not_about_the_question_is_replaced_by_the_news():
+    ceo = hit(3, "Voltrix keeps its chief", "Voltrix Semiconductor said Dana Okafor will remain chief executive. "
+              "Larchmont Brothers analyst Marcus Feld wrote that investors should keep expectations in check.",
+              ["VLTX"])
+    question = "Who is the CEO of Voltrix Semiconductor?"
+    wrong = review("The CEO of Voltrix Semiconductor is Marcus Feld.", question, [ceo])
+    assert wrong.fallback and "Dana Okafor" in wrong.text and "names only from news not about" in wrong.notes[-1]
+    right = review("Dana Okafor is the chief executive of Voltrix.", question, [ceo])
+    assert not right.fallback and right.text == "Dana Okafor is the chief executive of Voltrix [1]."
+
+
+def test_an_abbreviation_in_the_question_meets_the_words_it_stands_for_in_the_news():
+    ceo = hit(1, "Voltrix", "Voltrix employs about 18,400 people. Dana Okafor is Voltrix's chief executive.",
+              ["VLTX"])
+    assert key_sentence("Who is the CEO of Voltrix?", [ceo]) == (1, "Dana Okafor is Voltrix's chief executive.")
 
 
 def test_figures_near_the_best_sentence_count_as_about_the_question():

@@ -87,3 +87,13 @@ def test_the_row_most_about_the_question_without_a_year_column_is_not_replaced_b
     checked = review("The answer to this question is:", "What was the interest expense and other income, net in 2018?",
                      [no_years, other])
     assert checked.fallback and "Other income, net (2018)" not in checked.text
+
+
+def test_a_row_written_as_an_abbreviation_answers_the_question_spelling_it_out_and_back():
+    eps = FILING.model_copy(update={"text": "Per share data\n| 2019 | 2018\nDiluted EPS | $ | 1.42 | $ | 1.17"})
+    spelled = review("Diluted earnings per share were $1.17 [1].", "What were diluted earnings per share in 2019?",
+                     [eps])
+    assert spelled.text == "Diluted EPS (2019): $1.42 [1]." and spelled.fallback
+    words = eps.model_copy(update={"text": eps.text.replace("Diluted EPS", "Diluted earnings per share")})
+    short = review("It was $1.17 [1].", "What was diluted EPS in 2019?", [words])
+    assert short.text == "Diluted earnings per share (2019): $1.42 [1]."

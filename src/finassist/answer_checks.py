@@ -48,6 +48,12 @@ GENERIC = _wordset(
     "million percent give gave given get got see saw expect expects provide provided show showed know keep "
     "take took come came look want need use used"
 )
+# Abbreviations of finance writing, as the words they stand for (lower case, as `words` gives them).
+ABBREVIATIONS = {
+    "ceo": "chief executive", "cfo": "chief financial officer", "coo": "chief operating officer",
+    "eps": "earnings per share", "ffo": "funds from operations", "capex": "capital expenditures",
+    "r&d": "research and development", "sg&a": "selling general and administrative", "ipo": "initial public offering",
+}
 STUB_LEAD = re.compile(
     r"^\s*(?:(?:the\s+)?(?:short\s+|final\s+)?answer(?:\s+to\s+(?:this|the|your)\s+question)?\s*(?:is|would\s+be)?"
     r"|based\s+on\s+the\s+(?:news|articles?)(?:\s+provided)?)\s*[:,\-]?\s*",
@@ -94,9 +100,18 @@ def stem(word: str) -> str:
 
 
 def question_stems(question: str) -> tuple[set[str], set[str]]:
-    """The stems of the question's content words, and of those among them that are not finance-generic words."""
+    """The stems of the question's content words, and of those among them that are not finance-generic words; an
+    abbreviation brings the words it stands for and the words an abbreviation (`ABBREVIATIONS`) — so "CEO" meets
+    "chief executive" in the news and "earnings per share" meets a table's "EPS"."""
     said = content_words(question)
-    return {stem(w) for w in said}, {stem(w) for w in said if w not in GENERIC}
+    asked, distinct = {stem(w) for w in said}, {stem(w) for w in said if w not in GENERIC}
+    spelled = " ".join(words(question))
+    for short, long in ABBREVIATIONS.items():
+        if short in said or re.search(rf"\b{long}\b", spelled):
+            both = {stem(w) for w in content_words(f"{short} {long}")}
+            asked |= both
+            distinct |= both if short not in GENERIC else set()
+    return asked, distinct
 
 
 @dataclass(frozen=True)
@@ -236,6 +251,23 @@ def names(text: str) -> set[str]:
     return {n for n in found if n.lower() not in NOT_NAMES and n.lower() not in STOPWORDS}
 
 
+def _inner_names(text: str) -> set[str]:
+    """The names of `text` not counting a sentence's first word (which may be any capitalised word)."""
+    inside = {m.group(1).removesuffix("'s") for s in sentences(text) for m in NAME.finditer(s, 1)}
+    return names(text) & inside
+
+
+def _mentions(text: str, name: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(name.lower())}", text.lower()) is not None
+
+
+def invented_names(text: str, question: str, hits: Sequence[Hit]) -> set[str]:
+    """Names the answer gives that neither the question nor any source mentions: a person or company the model
+    made up."""
+    known = " ".join([question, *(source_text(h) for h in hits)])
+    return {n for n in _inner_names(text) if not _mentions(known, n)}
+
+
 def _support(sentence: str, hits: Sequence[Hit], per_source: list[list[Figure]]) -> list[int]:
     """Per source, how many of the sentence's figures it states; for a sentence without figures, how many of its
     names it mentions, counted only where that tells the sources apart (a name every source mentions says
@@ -318,6 +350,21 @@ def figures_off_question(text: str, question: str, hits: Sequence[Hit], slack: f
     top = max(c.about for c in found)
     near = [f for c in found if c.about >= top - slack for f in figures(c.sentence)]
     return not any(f.matches(k) for f in stated for k in near)
+
+
+def names_off_question(text: str, question: str, hits: Sequence[Hit], slack: float = 1.0) -> bool:
+    """The answer states no figure and names people or companies the question does not, none of them in a sentence
+    about the question (within `slack` of the one most about it): the right article's wrong person, or a company
+    from another line of it ("Which company is Cloudnook buying?" answered with the broker that upgraded it)."""
+    if figures(text):
+        return False  # figures are checked by figures_off_question
+    new = {n for n in _inner_names(text) if not _mentions(question, n)}
+    found = candidates(question, hits)
+    if not new or not found:
+        return False
+    top = max(c.about for c in found)
+    near = " ".join(c.sentence for c in found if c.about >= top - slack)
+    return not any(_mentions(near, n) for n in new)
 
 
 def not_covered_answer(subjects: Sequence[str]) -> str:

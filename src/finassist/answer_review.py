@@ -2,10 +2,11 @@
 
     review(answer, question, hits) → strip stub lead-ins, trim loops, drop [n] that point nowhere, add [n] where a
                                      sentence's figures come from one source; empty / stub / loop / only the
-                                     question's words / invented figures / figures off the question / no number
-                                     for "how much" → the extractive answer: the table cell the question asks for,
-                                     else the best source's key sentence quoted, with its [n]; a table row's other
-                                     column (another year) or no figure where a table answers → that cell
+                                     question's words / invented figures or names / figures or names only from
+                                     sentences off the question / no number for "how much" → the extractive answer:
+                                     the table cell the question asks for, else the best source's key sentence
+                                     quoted, with its [n]; a table row's other column (another year) or no figure
+                                     where a table answers → that cell
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from finassist.answer_checks import (
     figures_off_question,
     fix_citations,
     has_content,
+    invented_names,
     is_looping,
     key_sentence,
+    names_off_question,
     no_number_for_amount,
     not_covered_answer,
     only_echoes,
@@ -147,8 +150,12 @@ def review(answer: str, question: str, hits: Sequence[Hit]) -> Review:
         problem = "only the question's own words"
     elif hits and (stated := figures(text)) and len(ungrounded_figures(text, hits)) == len(stated):
         problem = "figures that no source states"
+    elif hits and invented_names(text, question, hits):
+        problem = "names that no source mentions"
     elif hits and figures_off_question(text, question, hits):
         problem = "figures only from news not about the question"
+    elif hits and names_off_question(text, question, hits):
+        problem = "names only from news not about the question"
     elif hits and no_number_for_amount(text, question, hits):
         problem = "no number for a question asking how much or how many"
     if problem is not None:
