@@ -82,6 +82,21 @@ def test_later_windows_start_on_a_word_not_on_punctuation(tokenizer):
     assert all(ch.isalnum() or ch == "$" for ch in starts), starts
 
 
+def test_later_windows_of_prose_start_on_a_sentence_and_hold_the_one_the_previous_window_cut(tokenizer):
+    body = long_body(2000)
+    [out] = chunk_articles([clean(body=body)], tokenizer, SPEC)
+    head = "Novalith Semiconductors beats estimates\n\n"
+    pieces = [c.text[len(head):] for c in out.chunks]
+    assert all(p.startswith("Segment ") for p in pieces[1:]), [p[:20] for p in pieces]
+    for a, b in zip(pieces, pieces[1:], strict=False):
+        assert a[a.rindex("Segment "):] in b  # the sentence a window's end cut is in the next one from its start
+        assert b[:30] in a  # and the windows still overlap
+    # A sentence longer than two overlaps cannot be repeated whole: its window starts on a word, as before.
+    long_sentence = " ".join(f"segment{i} grew" for i in range(400)) + "."
+    [out] = chunk_articles([clean(body=long_sentence)], tokenizer, SPEC)
+    assert len(out.chunks) > 3 and all(c.text[len(head)].isalnum() for c in out.chunks)
+
+
 def long_table(rows=120):
     header = " |  | Fiscal | \n | 2019 | 2018 | 2017\n |  | (in millions) | "
     lines = [f"Segment {i} revenue | $ {i},{i % 1000:03d} | {i + 7}.{i % 10} | {i * 3}" for i in range(rows)]

@@ -78,7 +78,13 @@ def _windows(
             or (text and not text[offsets[nxt][0]].isalnum() and text[offsets[nxt][0]] not in "$€£(\"'")
         ):
             nxt += 1
-        if reserve is not None and text:
+        if text and overlap and reserve is None:
+            # In prose, start on a sentence, so that no chunk opens mid-sentence ("Semiconductor is …"): the one the
+            # overlap starts in when it began within two overlaps of the end, else the next one inside the overlap.
+            lowest = max(start + (end - start) // 2, end - 2 * overlap, start + 1)
+            nxt = next((i for i in range(nxt, lowest - 1, -1) if _opens_sentence(text, offsets, i)), None) or next(
+                (i for i in range(nxt + 1, end - 1) if _opens_sentence(text, offsets, i)), nxt)
+        elif reserve is not None and text:
             # In a text with tables, start on a new line (a whole row) when the overlap holds one.
             row = nxt
             while row < end - 1 and "\n" not in text[offsets[row - 1][1] : offsets[row][0]]:
@@ -86,6 +92,26 @@ def _windows(
             if row < end - 1:
                 nxt = row
         start = nxt
+
+
+_SENTENCE_END = frozenset(".!?")
+_CLOSERS = frozenset("\"'”’)")
+_OPENERS = frozenset("$€£\"“(")
+
+
+def _opens_sentence(text: str, offsets: Sequence[tuple[int, int]], i: int) -> bool:
+    """Token i starts a sentence: after a line break, or after . ! ? (and a closing quote) and a space, on a capital,
+    a digit or an opening quote / currency sign."""
+    at, before = offsets[i][0], offsets[i - 1][1]
+    gap = text[before:at]
+    if not gap or not gap.isspace() or not (text[at].isupper() or text[at].isdigit() or text[at] in _OPENERS):
+        return False
+    if "\n" in gap:
+        return True
+    last = before - 1
+    while last > 0 and text[last] in _CLOSERS:
+        last -= 1
+    return text[last] in _SENTENCE_END
 
 
 class _TableHeaders:
