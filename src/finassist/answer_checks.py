@@ -100,9 +100,9 @@ def stem(word: str) -> str:
 
 
 def question_stems(question: str) -> tuple[set[str], set[str]]:
-    """The stems of the question's content words, and of those among them that are not finance-generic words; an
-    abbreviation brings the words it stands for and the words an abbreviation (`ABBREVIATIONS`) — so "CEO" meets
-    "chief executive" in the news and "earnings per share" meets a table's "EPS"."""
+    """The stems of the question's content words, and of those among them that are not finance-generic words. An
+    abbreviation (`ABBREVIATIONS`) brings the words it stands for, and those words bring it: "CEO" meets "chief
+    executive" in the news, and "earnings per share" meets a table's "EPS"."""
     said = content_words(question)
     asked, distinct = {stem(w) for w in said}, {stem(w) for w in said if w not in GENERIC}
     spelled = " ".join(words(question))
