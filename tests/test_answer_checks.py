@@ -70,17 +70,24 @@ def test_an_answer_that_only_repeats_the_question_becomes_the_key_sentence():
     for answer in ("Voltrix reported $4.30 billion for the fourth quarter [1].", "Voltrix beat expectations [1].",
                    "The news does not cover Voltrix's fourth quarter."):
         assert not only_echoes(answer, question)
-        assert not review(answer, question, HITS).fallback
+        assert not review(answer, "What did Voltrix report for the fourth quarter?", HITS).fallback
 
 
-def test_a_how_much_question_answered_without_a_number_becomes_the_key_sentence():
-    question = "How much revenue did Voltrix report for the fourth quarter?"
+@pytest.mark.parametrize("question", [
+    "How much revenue did Voltrix report for the fourth quarter?",
+    "What revenue did Voltrix report for the fourth quarter?",
+    "Did Voltrix beat estimates in the fourth quarter? What revenue did it report?",
+])
+def test_a_question_asking_for_an_amount_answered_without_a_number_becomes_the_key_sentence(question):
     out = review("Voltrix reported strong revenue, ahead of what analysts expected [1].", question, HITS)
-    assert out.fallback and "$4.30 billion" in out.text and "how much or how many" in out.notes[-1]
+    assert out.fallback and "$4.30 billion" in out.text and "asking for an amount" in out.notes[-1]
     # A number in the answer, or a question that asks for no amount, leaves the answer alone.
     assert not review("Voltrix reported $4.30 billion [1].", question, HITS).fallback
     assert not review("Voltrix reported strong revenue, ahead of what analysts expected [1].",
                       "What did Voltrix say about its fourth quarter?", HITS).fallback
+    # An answer saying the news does not give the amount is left alone (the figure may not be in the news).
+    assert not review("The news does not say what revenue Voltrix reported.", question, HITS).fallback
+    assert review("The company did not provide a detailed answer to this question.", question, HITS).fallback
 
 
 def test_an_answer_that_copies_the_prompts_news_block_falls_back_to_the_key_sentence():

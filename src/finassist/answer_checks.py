@@ -160,13 +160,26 @@ def only_echoes(text: str, question: str) -> bool:
     return bool(said) and not figures(text) and said <= question_stems(question)[0]
 
 
-ASKS_AMOUNT = re.compile(r"\bhow\s+(?:much|many)\b", re.IGNORECASE)
+# Words that make a "what" question ask for an amount ("What revenue did it report?", "What is the price target?").
+AMOUNT_WORDS = (
+    "revenues?|sales|earnings|eps|ffo|ebitda|profits?|income|loss(?:es)?|margins?|price|target|dividends?|payout|"
+    "yield|cash|debt|valuation|costs?|expenses?|fees?|premium|rate|percentage|amount|total|assets|liabilities|"
+    "capex|spending|shipments|deliveries|inflows|outflows"
+)
+# An answer saying the news does not give it ("The news does not say …"): maybe true, so no reason to quote a
+# sentence instead. Only with the news as the subject: "The company did not provide …" says nothing of the news.
+SAYS_NOT_GIVEN = re.compile(
+    r"\b(?:news|articles?|sources?|reports?|texts?)\s+(?:does|did|do)\s*(?:not|n't)\s+"
+    r"(?:cover|say|mention|state|give|disclose|report|provide|include)\b|\bno (?:information|figures?|numbers?)\b",
+    re.IGNORECASE,
+)
+ASKS_AMOUNT = re.compile(rf"\bhow\s+(?:much|many)\b|\bwhat\b(?=[^?]*\b(?:{AMOUNT_WORDS})\b)", re.IGNORECASE)
 
 
 def no_number_for_amount(text: str, question: str, hits: Sequence[Hit]) -> bool:
-    """A "how much" / "how many" question answered without a single digit while the sentence most about it has one:
-    the answer talks around the amount the news states."""
-    if not ASKS_AMOUNT.search(question) or re.search(r"\d", CITATION.sub(" ", text)):
+    """A question asking for an amount ("how much", "how many", "what revenue …") answered without a single digit
+    while the sentence most about it has one: the answer talks around the amount the news states."""
+    if not ASKS_AMOUNT.search(question) or re.search(r"\d", CITATION.sub(" ", text)) or SAYS_NOT_GIVEN.search(text):
         return False
     found = key_sentence(question, hits)
     return found is not None and bool(re.search(r"\d", found[1]))

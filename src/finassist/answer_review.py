@@ -3,7 +3,7 @@
     review(answer, question, hits) → strip stub lead-ins, trim loops, drop [n] that point nowhere, add [n] where a
                                      sentence's figures come from one source; empty / stub / loop / only the
                                      question's words / invented figures or names / figures or names only from
-                                     sentences off the question / no number for "how much" → the extractive answer:
+                                     sentences off the question / no number for an amount → the extractive answer:
                                      the table cell the question asks for, else the best source's key sentence
                                      quoted, with its [n]; a table row's other column (another year) or no figure
                                      where a table answers → that cell
@@ -157,7 +157,7 @@ def review(answer: str, question: str, hits: Sequence[Hit]) -> Review:
     elif hits and names_off_question(text, question, hits):
         problem = "names only from news not about the question"
     elif hits and no_number_for_amount(text, question, hits):
-        problem = "no number for a question asking how much or how many"
+        problem = "no number for a question asking for an amount"
     if problem is not None:
         done = "quoted the news" if hits else "said the news does not cover it"
         return Review(extractive_answer(question, hits), [*notes, f"answer check: {problem}; {done}"], True)
