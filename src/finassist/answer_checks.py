@@ -106,12 +106,18 @@ def question_stems(question: str) -> tuple[set[str], set[str]]:
     said = content_words(question)
     asked, distinct = {stem(w) for w in said}, {stem(w) for w in said if w not in GENERIC}
     spelled = " ".join(words(question))
-    for short, long in ABBREVIATIONS.items():
-        if short in said or re.search(rf"\b{long}\b", spelled):
-            both = {stem(w) for w in content_words(f"{short} {long}")}
+    for short, (long, both) in _ABBREVIATION_STEMS.items():
+        if short in said or long.search(spelled):
             asked |= both
             distinct |= both if short not in GENERIC else set()
     return asked, distinct
+
+
+# Per abbreviation: its spelled-out words as a pattern, and the stems of both forms (made once, used per table row).
+_ABBREVIATION_STEMS = {
+    short: (re.compile(rf"\b{long}\b"), frozenset(stem(w) for w in content_words(f"{short} {long}")))
+    for short, long in ABBREVIATIONS.items()
+}
 
 
 @dataclass(frozen=True)
@@ -271,7 +277,8 @@ def _inner_names(text: str) -> set[str]:
 
 
 def _mentions(text: str, name: str) -> bool:
-    return re.search(rf"(?<!\w){re.escape(name.lower())}", text.lower()) is not None
+    """`name` in `text`, in any case, from a word start (possessives and plurals count)."""
+    return re.search(rf"(?<!\w){re.escape(name)}", text, re.IGNORECASE) is not None
 
 
 def invented_names(text: str, question: str, hits: Sequence[Hit]) -> set[str]:

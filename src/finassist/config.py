@@ -145,8 +145,9 @@ class Settings(BaseSettings):
     generation_timeout_s: float = Field(120.0, gt=0, description="Wall-clock budget for one answer.")
     answer_checks: bool = Field(
         True, description="Check answers (answer_checks.py, answer_review.py): say when the news does not cover the "
-        "question's company; stub, empty or looping answers become the best source's key sentence, a table's "
-        "other-year figure the cell of the year asked; drop bad [n]."
+        "question's company; stub, empty or looping answers, and answers whose figures or names no source gives "
+        "or come from news not about the question, become the best source's key sentence, a table's other-year "
+        "figure the cell of the year asked; drop bad [n]."
     )
     answer_no_repeat_ngram: int = Field(
         0, ge=0, le=32, description="Ban repeating any n-gram of this size within an answer (0 = off), where the "
